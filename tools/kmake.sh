@@ -3,15 +3,18 @@
 #
 # make(1) in the prepared kernel tree with the project's toolchain:
 # Debian's rustc 1.96 (the rustup one in PATH has no rust-src), clang-19.
+# Warnings are errors, C and Rust: the pristine tree builds without any, so
+# a warning can only come from the project's changes.
 #   tools/kmake.sh SRC OBJ [make args...]
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/.." && pwd)
 . "$proj/tools/versions.env"
-src=$1 obj=$2
+mkdir -p "$2"
+src=$(cd "$1" && pwd) obj=$(cd "$2" && pwd)
 shift 2
-mkdir -p "$obj"
 exec make -C "$src" O="$obj" ARCH=arm64 LLVM=-19 \
 	RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	BINDGEN="$CARGO_HOME_DIR/bin/bindgen" \
+	KCFLAGS=-Werror KRUSTFLAGS=-Dwarnings \
 	-j"$(nproc)" "$@"

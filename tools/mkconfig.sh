@@ -10,8 +10,9 @@ src=$1 obj=$2
 shift 2
 km() { "$proj/tools/kmake.sh" "$src" "$obj" -s "$@"; }
 
-km allnoconfig >/dev/null
-cat "$@" >>"$obj/.config"
+mkdir -p "$obj"
+cat "$@" >"$obj/fragment.config"
+KCONFIG_ALLCONFIG="$(cd "$obj" && pwd)/fragment.config" km allnoconfig >/dev/null
 km olddefconfig >/dev/null
 
 bad=0

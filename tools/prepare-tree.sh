@@ -10,12 +10,25 @@
 #      so that kbuild rebuilds only what the change needs.
 # The project's files are the single source of truth: nothing is edited in
 # the prepared tree by hand.
+#
+# OVERLAY=DIR: a file DIR/F is used instead of the project's F (for
+# tools/mutants.sh, which builds deliberately broken variants).
 set -euo pipefail
 
 proj=$(cd "$(dirname "$0")/.." && pwd)
 . "$proj/tools/versions.env"
 src=${1:-$proj/build/src}
 series=${SERIES:-$proj/tools/series}
+overlay=${OVERLAY:-}
+
+# The project's file F, or its replacement in $OVERLAY.
+pfile() {
+	if [ -n "$overlay" ] && [ -f "$overlay/$1" ]; then
+		echo "$overlay/$1"
+	else
+		echo "$proj/$1"
+	fi
+}
 
 die() { printf 'prepare-tree: error: %s\n' "$*" >&2; exit 1; }
 
@@ -75,23 +88,25 @@ while IFS= read -r line || [ -n "$line" ]; do
 		git -C "$src" read-tree "$parent"
 		;;
 	add|append)
-		[ -f "$proj/$a" ] || die "series:$lineno: $a not found"
+		f=$(pfile "$a")
+		[ -f "$f" ] || die "series:$lineno: $a not found"
 		[ -n "$b" ] || die "series:$lineno: $op needs a tree path"
 		if [ "$op" = append ]; then
 			git -C "$src" cat-file -e ":$b" 2>/dev/null ||
 				die "series:$lineno: $b not in the tree"
-			blob=$( { git -C "$src" cat-file blob ":$b"; cat "$proj/$a"; } |
+			blob=$( { git -C "$src" cat-file blob ":$b"; cat "$f"; } |
 				git -C "$src" hash-object -w --stdin)
 		else
-			blob=$(git -C "$src" hash-object -w "$proj/$a")
+			blob=$(git -C "$src" hash-object -w "$f")
 		fi
 		mode=100644
-		[ -x "$proj/$a" ] && mode=100755
+		[ -x "$f" ] && mode=100755
 		git -C "$src" update-index --add --cacheinfo "$mode,$blob,$b"
 		;;
 	patch)
-		[ -f "$proj/$a" ] || die "series:$lineno: $a not found"
-		git -C "$src" apply --cached --whitespace=nowarn "$proj/$a" ||
+		f=$(pfile "$a")
+		[ -f "$f" ] || die "series:$lineno: $a not found"
+		git -C "$src" apply --cached --whitespace=nowarn "$f" ||
 			die "series:$lineno: $a does not apply"
 		;;
 	*) die "series:$lineno: unknown operation '$op'" ;;

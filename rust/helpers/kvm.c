@@ -2,9 +2,14 @@
 
 #include <linux/kvm_host.h>
 
-void rust_helper_kvm_make_request(int req, struct kvm_vcpu *vcpu)
+/*
+ * kvm_make_request() insists on a constant request number; Rust callers
+ * pass one of the requests kernel::kvm::Request names, none of which is a
+ * KVM_REQUEST_NO_ACTION request.
+ */
+void rust_helper___kvm_make_request(int req, struct kvm_vcpu *vcpu)
 {
-	kvm_make_request(req, vcpu);
+	__kvm_make_request(req, vcpu);
 }
 
 #ifdef CONFIG_ARM64

@@ -26,6 +26,8 @@ use core::ptr;
 /// # Examples
 ///
 /// ```
+/// use kernel::bindings;
+/// use kernel::error::code::EINVAL;
 /// use kernel::kvm::MpState;
 ///
 /// assert_eq!(MpState::try_from(bindings::KVM_MP_STATE_SUSPENDED), Ok(MpState::Suspended));
@@ -52,6 +54,7 @@ pub enum MpState {
 impl TryFrom<u32> for MpState {
     type Error = Error;
 
+    #[inline]
     fn try_from(raw: u32) -> Result<Self, Error> {
         match raw {
             bindings::KVM_MP_STATE_RUNNABLE => Ok(Self::Runnable),
@@ -70,6 +73,7 @@ pub enum Request {
 }
 
 impl Request {
+    #[inline]
     fn raw(self) -> crate::ffi::c_int {
         match self {
             // SAFETY: Returns a constant; no requirements.
@@ -104,6 +108,7 @@ pub enum SystemEvent {
 pub struct Vcpu(Opaque<bindings::kvm_vcpu>);
 
 impl Vcpu {
+    #[inline]
     fn as_ptr(&self) -> *mut bindings::kvm_vcpu {
         self.0.get()
     }
@@ -111,6 +116,7 @@ impl Vcpu {
     /// Reads the multiprocessing state, like `READ_ONCE(vcpu->arch.mp_state.mp_state)`.
     ///
     /// Returns `EINVAL` for a raw value that is not an arm64 state, which arm64 KVM never stores.
+    #[inline]
     pub fn mp_state(&self) -> Result<MpState, Error> {
         // SAFETY: By the type invariant the vCPU is valid; the field is an aligned `u32` that
         // writers update with `WRITE_ONCE()`, so a volatile load cannot tear.
@@ -122,6 +128,7 @@ impl Vcpu {
     ///
     /// Callers hold `vcpu->arch.mp_state_lock`, as every writer in KVM does; a racing writer
     /// would make the state unpredictable but cannot corrupt memory.
+    #[inline]
     pub fn set_mp_state(&self, state: MpState) {
         // SAFETY: By the type invariant the vCPU is valid; the field is an aligned `u32` that
         // lockless readers load with `READ_ONCE()`, so a volatile store cannot tear.
@@ -131,12 +138,16 @@ impl Vcpu {
     }
 
     /// Makes `req` pending for the vCPU, `kvm_make_request()`.
+    #[inline]
     pub fn make_request(&self, req: Request) {
         // SAFETY: By the type invariant the vCPU is valid; setting a request bit is atomic.
-        unsafe { bindings::kvm_make_request(req.raw(), self.as_ptr()) };
+        // `req.raw()` is a request number that `kvm_make_request()` accepts: a constant that is
+        // not a `KVM_REQUEST_NO_ACTION` request.
+        unsafe { bindings::__kvm_make_request(req.raw(), self.as_ptr()) };
     }
 
     /// Kicks the vCPU out of guest mode or out of its wait, `kvm_vcpu_kick()`.
+    #[inline]
     pub fn kick(&self) {
         // SAFETY: By the type invariant the vCPU is valid; `kvm_vcpu_kick()` may be called from
         // any context that may be preempted.
@@ -145,6 +156,7 @@ impl Vcpu {
 
     /// Returns whether the vCPU has a wakeup event pending and may run,
     /// `kvm_arch_vcpu_runnable()`.
+    #[inline]
     pub fn runnable(&self) -> bool {
         // SAFETY: By the type invariant the vCPU is valid; the function only reads its state.
         unsafe { bindings::kvm_arch_vcpu_runnable(self.as_ptr()) != 0 }
@@ -165,6 +177,7 @@ pub struct LoadedVcpu(Vcpu);
 impl Deref for LoadedVcpu {
     type Target = Vcpu;
 
+    #[inline]
     fn deref(&self) -> &Vcpu {
         &self.0
     }
@@ -173,6 +186,7 @@ impl Deref for LoadedVcpu {
 impl LoadedVcpu {
     /// Emulates WFI: blocks until the vCPU is runnable or the task has a signal or other work
     /// pending, `kvm_vcpu_wfi()`.
+    #[inline]
     pub fn wfi(&self) {
         // SAFETY: By the type invariant the vCPU is loaded by the current task in the run loop,
         // the context `kvm_vcpu_wfi()` requires.
@@ -180,6 +194,7 @@ impl LoadedVcpu {
     }
 
     /// Returns the vCPU's `struct kvm_run`, the page shared with userspace.
+    #[inline]
     pub fn run(&self) -> &Run {
         // SAFETY: By the type invariant the vCPU is valid; `vcpu->run` is set when the vCPU is
         // created and freed with it.
@@ -203,6 +218,7 @@ pub struct Run(Opaque<bindings::kvm_run>);
 
 impl Run {
     /// Zeroes the whole `system_event` member (type, flags or `ndata`, and `data`).
+    #[inline]
     pub fn clear_system_event(&self) {
         // SAFETY: By the type invariant the page is valid for writes; `system_event` is a member
         // of plain integers, for which all-zeroes is a valid value.
@@ -212,6 +228,7 @@ impl Run {
     }
 
     /// Sets `system_event.type`.
+    #[inline]
     pub fn set_system_event_type(&self, event: SystemEvent) {
         // SAFETY: By the type invariant the page is valid for writes.
         unsafe {
@@ -221,6 +238,7 @@ impl Run {
     }
 
     /// Sets `exit_reason`.
+    #[inline]
     pub fn set_exit_reason(&self, reason: ExitReason) {
         // SAFETY: By the type invariant the page is valid for writes.
         unsafe { ptr::addr_of_mut!((*self.0.get()).exit_reason).write(reason as u32) };

@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Rust vCPU suspend for arm64 KVM on Debian's Linux 6.12.
+#
+#   make run     build what is missing, boot the Rust kernel in QEMU and show a
+#                vCPU being suspended and woken up
+#   make check   build, boot and run every test; KTAP, then
+#                "N passed, N failed, N skipped"; non-zero exit on a failure
+#
+# Everything lands in build/ (see README.md). The prepared kernel tree is
+# build/src, a git repository: pristine 6.12 plus tools/series as commits.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+PROJ    := $(CURDIR)
+B       := $(PROJ)/build
+SRC     := $(B)/src
+KOBJ    := $(B)/kernel
+KST     := $(B)/selftests/kvm
+LOGS    := $(B)/logs
+KMAKE   := $(PROJ)/tools/kmake.sh $(SRC) $(KOBJ)
+CONFIGS := $(PROJ)/tools/config/kvm-rust.config
+QEMU    := $(PROJ)/tools/boot.sh
+
+# Upstream KVM selftests that make check runs, with their time limits (s):
+# "TARGET SECONDS", TARGET relative to tools/testing/selftests/kvm.
+KVM_LIST  := $(PROJ)/selftests/kvm.list
+BASELINE  := $(PROJ)/selftests/baseline-failures
+KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
+
+.PHONY: all setup tree kernel selftests initramfs check run mutants clean help
+all: kernel selftests
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+# Installs what is missing (apt, crates.io); a no-op when all is there.
+setup: $(B)/.setup
+$(B)/.setup: $(PROJ)/tools/setup.sh $(PROJ)/tools/versions.env
+	@mkdir -p $(LOGS)
+	$(PROJ)/tools/setup.sh
+	@touch $@
+
+# Pristine 6.12 + tools/series; cheap when nothing changed, and it moves only
+# the files whose content changed, so kbuild rebuilds only what it must.
+tree: setup
+	@$(PROJ)/tools/prepare-tree.sh $(SRC)
+
+$(KOBJ)/.config: $(CONFIGS) $(PROJ)/tools/mkconfig.sh | tree
+	$(PROJ)/tools/mkconfig.sh $(SRC) $(KOBJ) $(CONFIGS)
+
+# Kbuild decides what to rebuild; always ask it.
+kernel: tree $(KOBJ)/.config
+	@echo "kernel: building (log: $(LOGS)/kernel.log)"
+	@$(KMAKE) CLIPPY=1 Image vmlinux headers >$(LOGS)/kernel.log 2>&1 || \
+		{ grep -E -B2 -A12 'error(\[|:)' $(LOGS)/kernel.log | head -60; \
+		  echo "kernel: build failed, see $(LOGS)/kernel.log"; exit 1; }
+	@cp $(KOBJ)/arch/arm64/boot/Image $(B)/Image
+	@cp $(KOBJ)/vmlinux $(B)/vmlinux
+
+selftests: kernel
+	@echo "selftests: building $(words $(KVM_TESTS)) KVM selftests (log: $(LOGS)/selftests.log)"
+	@$(MAKE) -s -C $(SRC)/tools/testing/selftests/kvm ARCH=arm64 \
+		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) OUTPUT=$(KST) \
+		KHDR_INCLUDES="-isystem $(KOBJ)/usr/include" EXTRA_CFLAGS=-static \
+		$(addprefix $(KST)/,$(KVM_TESTS)) >$(LOGS)/selftests.log 2>&1 || \
+		{ tail -30 $(LOGS)/selftests.log; echo "selftests: build failed"; exit 1; }
+
+initramfs: selftests
+	@awk '!/^#/ && NF {print "kvm/" $$1, $$2, "/kvm/" $$1}' $(KVM_LIST) >$(B)/check.list
+	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list \
+		$(foreach t,$(KVM_TESTS),$(KST)/$(t):/kvm/$(t))
+
+check: initramfs
+	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
+	$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log
+	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
+		--host $(LOGS)/host-checks.ktap --kunit-min 100 \
+		$(addprefix --expect kvm/,$(KVM_TESTS)) | tee $(LOGS)/check.ktap
+
+# Deliberately broken kernels (selftests/mutants) against the C selftest.
+mutants: selftests
+	python3 $(PROJ)/tools/mutants.py
+
+clean:
+	rm -rf $(KOBJ) $(B)/selftests $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)
+
+# The demo VMM of make run: raw KVM ioctls against the kernel's UAPI headers.
+DEMO := $(B)/demo/suspend_demo
+$(DEMO): $(PROJ)/tools/demo/suspend_demo.c kernel
+	@mkdir -p $(@D)
+	aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -static -pthread \
+		-isystem $(KOBJ)/usr/include -o $@ $<
+
+run: $(DEMO)
+	@echo "demo suspend_demo 60 /suspend_demo" >$(B)/run.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(DEMO):/suspend_demo
+	@$(QEMU) $(B)/Image $(B)/run.cpio $(LOGS)/run-console.log
+	@grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(LOGS)/run-console.log | \
+		sed -E 's/^\[ *[0-9.]+\] /guest kernel: /' || true
+	@awk '/^### BEGIN demo/{on=1; next} /^### END demo/{on=0; split($$4, rc, "="); code=rc[2]} on; \
+		END {exit code == "" ? 1 : code}' $(LOGS)/run-console.log || \
+		{ echo "run: the demo failed, see $(LOGS)/run-console.log"; exit 1; }

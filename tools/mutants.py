@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Mutation testing of the Rust suspend path.
+
+For each mutant in selftests/mutants: write the mutated file to an overlay,
+rebuild the prepared tree and the kernel incrementally, boot it with the
+vcpu_suspend selftest, and record which cases failed. A mutant is killed
+when at least one case fails. The prepared tree is restored at the end.
+
+Usage: tools/mutants.py [NAME...]   (default: every mutant)
+Prints a table; exits 1 if a mutant that is not marked equivalent survives.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+PROJ = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+B = os.path.join(PROJ, 'build')
+SRC, KOBJ = os.path.join(B, 'src'), os.path.join(B, 'kernel')
+WORK = os.path.join(B, 'mutants')
+TEST = 'aarch64/vcpu_suspend'
+RESULT = re.compile(r'^(not ok|ok) \d+ (\S+)')
+
+
+class Error(Exception):
+    pass
+
+
+def parse(path):
+    mutants, cur = [], None
+    with open(path, encoding='utf-8') as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip('\n')
+            if line.startswith('@ '):
+                parts = line[2:].split()
+                if len(parts) != 2:
+                    raise Error(f'{path}:{n}: expected "@ NAME FILE"')
+                cur = {'name': parts[0], 'file': parts[1], 'old': [], 'new': [], 'equiv': ''}
+                mutants.append(cur)
+            elif cur is None or not line or line.startswith('#'):
+                continue
+            elif line.startswith('- ') or line == '-':
+                cur['old'].append(line[2:])
+            elif line.startswith('+ ') or line == '+':
+                cur['new'].append(line[2:])
+            elif line.startswith('= '):
+                cur['equiv'] = line[2:]
+            else:
+                raise Error(f'{path}:{n}: unexpected line: {line}')
+    return mutants
+
+
+def sh(cmd, log, **kw):
+    with open(log, 'a', encoding='utf-8') as f:
+        f.write(f'$ {" ".join(cmd)}\n')
+        f.flush()
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kw)
+    return r.returncode
+
+
+def prepare(overlay, log):
+    env = dict(os.environ)
+    if overlay:
+        env['OVERLAY'] = overlay
+    if sh([os.path.join(PROJ, 'tools/prepare-tree.sh'), SRC], log, env=env):
+        raise Error(f'prepare-tree failed, see {log}')
+
+
+def run_mutant(m, cpio, log):
+    src_file = os.path.join(PROJ, m['file'])
+    with open(src_file, encoding='utf-8') as f:
+        text = f.read()
+    old, new = '\n'.join(m['old']) + '\n', '\n'.join(m['new']) + '\n'
+    if text.count(old) != 1:
+        raise Error(f"mutant {m['name']}: its '-' text occurs {text.count(old)} times in {m['file']}")
+    overlay = os.path.join(WORK, 'overlay')
+    shutil.rmtree(overlay, ignore_errors=True)
+    os.makedirs(os.path.dirname(os.path.join(overlay, m['file'])))
+    with open(os.path.join(overlay, m['file']), 'w', encoding='utf-8') as f:
+        f.write(text.replace(old, new))
+    prepare(overlay, log)
+    t = time.monotonic()
+    if sh([os.path.join(PROJ, 'tools/kmake.sh'), SRC, KOBJ, 'Image'], log):
+        return 'build-failed', [], time.monotonic() - t
+    console = os.path.join(WORK, f"{m['name']}.console.log")
+    sh([os.path.join(PROJ, 'tools/boot.sh'),
+        os.path.join(KOBJ, 'arch/arm64/boot/Image'), cpio, console], log)
+    failed, passed, done = [], 0, False
+    with open(console, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            r = RESULT.match(line)
+            if r:
+                if r.group(1) == 'ok':
+                    passed += 1
+                else:
+                    failed.append(r.group(2).split('.', 1)[-1])
+            done = done or line.startswith('### END kvm/')
+    if not done:
+        failed.append('(no result: test did not finish)')
+    return ('killed' if failed else 'survived'), failed, time.monotonic() - t
+
+
+def main(argv):
+    mutants = parse(os.path.join(PROJ, 'selftests/mutants'))
+    if argv:
+        unknown = set(argv) - {m['name'] for m in mutants}
+        if unknown:
+            raise Error(f'no such mutant: {", ".join(sorted(unknown))}')
+        mutants = [m for m in mutants if m['name'] in argv]
+    binary = os.path.join(B, 'selftests/kvm', TEST)
+    if not os.path.exists(binary):
+        raise Error(f'{binary} missing: run make selftests first')
+    os.makedirs(WORK, exist_ok=True)
+    log = os.path.join(WORK, 'mutants.log')
+    open(log, 'w').close()
+    lst = os.path.join(WORK, 'list')
+    with open(lst, 'w', encoding='utf-8') as f:
+        f.write(f'kvm/{TEST} 120 /kvm/{TEST}\n')
+    cpio = os.path.join(WORK, 'test.cpio')
+    if sh([os.path.join(PROJ, 'tools/mkinitramfs.sh'), cpio, lst, f'{binary}:/kvm/{TEST}'], log):
+        raise Error(f'mkinitramfs failed, see {log}')
+
+    rows, bad = [], 0
+    try:
+        for m in mutants:
+            status, failed, secs = run_mutant(m, cpio, log)
+            if status == 'survived' and m['equiv']:
+                status = 'equivalent'
+            elif status != 'killed':
+                bad += 1
+            rows.append((m['name'], status, failed, secs, m['equiv']))
+            print(f"mutant {m['name']}: {status} ({secs:.0f} s) {' '.join(failed)}", flush=True)
+    finally:
+        prepare(None, log)
+
+    print()
+    print('| mutant | result | failing cases |')
+    print('|---|---|---|')
+    for name, status, failed, _, equiv in rows:
+        why = ', '.join(failed) if failed else (equiv or '')
+        print(f'| {name} | {status} | {why} |')
+    killed = sum(1 for r in rows if r[1] == 'killed')
+    print(f'\n{killed} killed, {sum(1 for r in rows if r[1] == "equivalent")} equivalent, {bad} survived or broken, of {len(rows)}')
+    print('note: build/kernel now holds the last mutant; the next make rebuilds it from main')
+    return 1 if bad else 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Error as e:
+        print(f'mutants: error: {e}', file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
