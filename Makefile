@@ -96,7 +96,7 @@ $(DEMO): $(PROJ)/tools/demo/suspend_demo.c kernel
 		-isystem $(KOBJ)/usr/include -o $@ $<
 
 run: $(DEMO)
-	@echo "demo suspend_demo 60 /suspend_demo" >$(B)/run.list
+	@echo "demo 60 /suspend_demo" >$(B)/run.list
 	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(DEMO):/suspend_demo
 	@$(QEMU) $(B)/Image $(B)/run.cpio $(LOGS)/run-console.log
 	@grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(LOGS)/run-console.log | \

@@ -144,7 +144,7 @@ static void *poker(void *arg)
 	return NULL;
 }
 
-static void on_sigusr1(int sig)
+static void on_sigusr1(int sig __attribute__((unused)))
 {
 }
 
