@@ -77,11 +77,14 @@ initramfs: selftests
 check: initramfs
 	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
 	$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log
+	@echo "check: mutants of the Rust suspend path (log: $(B)/mutants/mutants.log)"
+	python3 $(PROJ)/tools/mutants.py --ktap $(LOGS)/mutants.ktap >$(LOGS)/mutants.txt || true
 	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
-		--host $(LOGS)/host-checks.ktap --kunit-min 100 \
+		--host $(LOGS)/host-checks.ktap --host $(LOGS)/mutants.ktap --kunit-min 100 \
 		$(addprefix --expect kvm/,$(KVM_TESTS)) | tee $(LOGS)/check.ktap
 
-# Deliberately broken kernels (selftests/mutants) against the C selftest.
+# Deliberately broken kernels (selftests/mutants) against the C selftest;
+# make check runs them too and counts each mutant as a result.
 mutants: selftests
 	python3 $(PROJ)/tools/mutants.py
 

@@ -7,8 +7,9 @@ rebuild the prepared tree and the kernel incrementally, boot it with the
 vcpu_suspend selftest, and record which cases failed. A mutant is killed
 when at least one case fails. The prepared tree is restored at the end.
 
-Usage: tools/mutants.py [NAME...]   (default: every mutant)
+Usage: tools/mutants.py [--ktap FILE] [NAME...]   (default: every mutant)
 Prints a table; exits 1 if a mutant that is not marked equivalent survives.
+--ktap FILE also writes one KTAP result per mutant, for tools/report.py.
 """
 import os
 import re
@@ -104,6 +105,11 @@ def run_mutant(m, cpio, log):
 
 
 def main(argv):
+    ktap = None
+    if argv[:1] == ['--ktap']:
+        if len(argv) < 2:
+            raise Error('--ktap needs a file name')
+        ktap, argv = argv[1], argv[2:]
     mutants = parse(os.path.join(PROJ, 'selftests/mutants'))
     if argv:
         unknown = set(argv) - {m['name'] for m in mutants}
@@ -135,6 +141,10 @@ def main(argv):
             print(f"mutant {m['name']}: {status} ({secs:.0f} s) {' '.join(failed)}", flush=True)
     finally:
         prepare(None, log)
+        # Leave build/kernel built from the real sources again.
+        if sh([os.path.join(PROJ, 'tools/kmake.sh'), SRC, KOBJ, 'Image', 'vmlinux'], log):
+            print(f'mutants: warning: rebuilding the kernel from main failed, see {log}',
+                  file=sys.stderr)
 
     print()
     print('| mutant | result | failing cases |')
@@ -144,7 +154,12 @@ def main(argv):
         print(f'| {name} | {status} | {why} |')
     killed = sum(1 for r in rows if r[1] == 'killed')
     print(f'\n{killed} killed, {sum(1 for r in rows if r[1] == "equivalent")} equivalent, {bad} survived or broken, of {len(rows)}')
-    print('note: build/kernel now holds the last mutant; the next make rebuilds it from main')
+    if ktap:
+        with open(ktap, 'w', encoding='utf-8') as f:
+            for i, (name, status, failed, _, equiv) in enumerate(rows, 1):
+                ok = status in ('killed', 'equivalent')
+                why = f'killed by {", ".join(failed)}' if status == 'killed' else (equiv or status)
+                f.write(f"{'ok' if ok else 'not ok'} {i} mutant-{name} # {why}\n")
     return 1 if bad else 0
 
 

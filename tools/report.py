@@ -16,7 +16,8 @@ import argparse
 import re
 import sys
 
-RESULT = re.compile(r'^(not ok|ok) \d+ (\S.*?)(?:\s+#\s*(SKIP|XFAIL|TODO)\b\s*(.*))?$')
+# "ok N NAME # DIRECTIVE": group 3 is SKIP/XFAIL/TODO if the directive is one, group 4 the rest.
+RESULT = re.compile(r'^(not ok|ok) \d+ (.*?)(?:\s+#\s*(?:(SKIP|XFAIL|TODO)\b\s*)?(.*))?$')
 TIMESTAMP = re.compile(r'^\[\s*\d+\.\d+\] ?')
 SPLAT = re.compile(r'WARNING:|BUG:|Oops|Unable to handle kernel|Kernel panic|'
                    r'Call trace:|KASAN:|UBSAN:|INFO: task .* blocked|'
