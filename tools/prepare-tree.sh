@@ -33,8 +33,8 @@ pfile() {
 die() { printf 'prepare-tree: error: %s\n' "$*" >&2; exit 1; }
 
 # Fixed identities and dates: the same project files give the same commits.
-export GIT_AUTHOR_NAME="vcpu-suspend"
-export GIT_AUTHOR_EMAIL="vcpu-suspend@localhost"
+export GIT_AUTHOR_NAME="vCPU Suspend Developers"
+export GIT_AUTHOR_EMAIL="vcpu-suspend@example.org"
 export GIT_AUTHOR_DATE="2026-11-25T00:00:00Z"
 export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME"
 export GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
@@ -67,7 +67,11 @@ flush() {
 	[ -n "$subject" ] || return 0
 	local tree
 	tree=$(git -C "$src" write-tree)
-	{ printf '%s\n' "$subject"; [ -s "$msg.body" ] && { echo; cat "$msg.body"; }; } >"$msg"
+	{
+		printf '%s\n' "$subject"
+		[ -s "$msg.body" ] && { echo; cat "$msg.body"; }
+		printf '\nSigned-off-by: %s <%s>\n' "$GIT_AUTHOR_NAME" "$GIT_AUTHOR_EMAIL"
+	} >"$msg"
 	parent=$(git -C "$src" commit-tree "$tree" -p "$parent" -F "$msg")
 	rm -f "$msg.body"
 	subject=""
