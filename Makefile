@@ -69,19 +69,42 @@ selftests: kernel
 		$(addprefix $(KST)/,$(KVM_TESTS)) >$(LOGS)/selftests.log 2>&1 || \
 		{ tail -30 $(LOGS)/selftests.log; echo "selftests: build failed"; exit 1; }
 
-initramfs: selftests
-	@awk '!/^#/ && NF {print "kvm/" $$1, $$2, "/kvm/" $$1}' $(KVM_LIST) >$(B)/check.list
-	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list \
-		$(foreach t,$(KVM_TESTS),$(KST)/$(t):/kvm/$(t))
+# The Rust selftest (selftests/rust): cross-built with Debian's cargo and
+# rustc and the arm64 std of libstd-rust-web-dev:arm64, statically linked.
+RUST_ST    := $(PROJ)/selftests/rust
+RUST_TGT   := aarch64-unknown-linux-gnu
+RUST_BIN   := $(B)/rust-selftest/$(RUST_TGT)/release/vcpu_suspend_rs
+CARGO_ENV  := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+CARGO      := $(CARGO_ENV) /usr/bin/cargo
+.PHONY: rust-selftest rust-selftest-host
+rust-selftest: setup
+	@echo "rust-selftest: cargo build (log: $(LOGS)/rust-selftest.log)"
+	@cd $(RUST_ST) && RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked \
+		--release --target $(RUST_TGT) --target-dir $(B)/rust-selftest \
+		>$(LOGS)/rust-selftest.log 2>&1 || { tail -30 $(LOGS)/rust-selftest.log; exit 1; }
 
-check: initramfs
+# Host side of the Rust selftest: cargo test, clippy and rustfmt, as KTAP
+# lines for the report.
+rust-selftest-host: setup
+	$(PROJ)/tools/rust-host-checks.sh $(RUST_ST) $(B) >$(LOGS)/rust-host.ktap
+
+initramfs: selftests rust-selftest
+	@{ awk '!/^#/ && NF {print "kvm/" $$1, $$2, "/kvm/" $$1}' $(KVM_LIST); \
+	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kvm/aarch64/vcpu_suspend_rs"; } >$(B)/check.list
+	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list \
+		$(foreach t,$(KVM_TESTS),$(KST)/$(t):/kvm/$(t)) \
+		$(RUST_BIN):/kvm/aarch64/vcpu_suspend_rs
+
+check: initramfs rust-selftest-host
 	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
 	$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log
 	@echo "check: mutants of the Rust suspend path (log: $(B)/mutants/mutants.log)"
 	python3 $(PROJ)/tools/mutants.py --ktap $(LOGS)/mutants.ktap >$(LOGS)/mutants.txt || true
 	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
-		--host $(LOGS)/host-checks.ktap --host $(LOGS)/mutants.ktap --kunit-min 100 \
-		$(addprefix --expect kvm/,$(KVM_TESTS)) | tee $(LOGS)/check.ktap
+		--host $(LOGS)/host-checks.ktap --host $(LOGS)/rust-host.ktap \
+		--host $(LOGS)/mutants.ktap --kunit-min 100 \
+		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs) | tee $(LOGS)/check.ktap
 
 # Deliberately broken kernels (selftests/mutants) against the C selftest;
 # make check runs them too and counts each mutant as a result.

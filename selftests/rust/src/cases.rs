@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The test cases: the semantics of the C selftest, a second client of the
+//! UAPI, plus PSCI SYSTEM_SUSPEND end to end and several vCPUs at once.
+
+use kvm_bindings::{
+    KVM_MP_STATE_AP_RESET_HOLD, KVM_MP_STATE_CHECK_STOP, KVM_MP_STATE_HALTED,
+    KVM_MP_STATE_INIT_RECEIVED, KVM_MP_STATE_LOAD, KVM_MP_STATE_OPERATING, KVM_MP_STATE_RUNNABLE,
+    KVM_MP_STATE_SIPI_RECEIVED, KVM_MP_STATE_STOPPED, KVM_MP_STATE_SUSPENDED,
+    KVM_MP_STATE_UNINITIALIZED, KVM_SYSTEM_EVENT_SUSPEND,
+};
+
+use crate::guest::{self, GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
+use crate::psci::{self, CoreState, Decision, PSCI_RET_DENIED, RESUME_PSTATE};
+use std::time::Duration;
+
+use crate::vm::{
+    ensure, expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, pc_reg, pstate_reg, run,
+    run_in_thread, scribble_system_event, xreg, RunThread, TestResult, TestVm, VmOpts, BLOCKED,
+};
+
+/// At most this share of wall time may a blocked vCPU thread spend on CPU.
+const MAX_BLOCKED_CPU_PERCENT: u128 = 10;
+
+/// PSCI 1.0 SYSTEM_SUSPEND, SMC64 calling convention: function 0x0e of the
+/// PSCI range 0x84000000, with the SMC64 bit 0x40000000 (ARM DEN0022D 5.1,
+/// PSCI_1_0_FN64_SYSTEM_SUSPEND in include/uapi/linux/psci.h).
+pub const PSCI_1_0_FN64_SYSTEM_SUSPEND: u32 = 0x8400_0000 | 0x4000_0000 | 0x0e;
+
+const CONTEXT_ID: u64 = 0xc0ff_ee00_1234_5678;
+
+/// One case: its KTAP name and body.
+pub type Case = (&'static str, fn() -> TestResult);
+
+/// Every case, in order.
+pub const CASES: &[Case] = &[
+    ("set_get_suspended", set_get_suspended),
+    ("blocks_without_cpu", blocks_without_cpu),
+    ("irq_wakes_with_zeroed_event", irq_wakes_with_zeroed_event),
+    ("signal_gives_eintr", signal_gives_eintr),
+    ("sticky", sticky),
+    ("runnable_resumes", runnable_resumes),
+    ("invalid_state_einval", invalid_state_einval),
+    ("transitions", transitions),
+    ("psci_system_suspend", psci_system_suspend),
+    ("psci_system_suspend_denied", psci_system_suspend_denied),
+    ("multi_vcpu", multi_vcpu),
+];
+
+fn one_vcpu() -> TestResult<TestVm> {
+    TestVm::new(
+        &guest::stages(),
+        VmOpts {
+            vcpus: 1,
+            ..Default::default()
+        },
+    )
+}
+
+/// Runs vCPU 0 of `vm` to its next stage report and checks the stage.
+fn expect_stage(vm: &mut TestVm, stage: u64) -> TestResult {
+    let exit = run(&mut vm.vcpus[0]);
+    expect_mmio(&exit, MMIO_REPORT, stage)
+}
+
+/// Runs vCPU 0 with an event pending and expects a clean WAKEUP.
+fn run_expect_wakeup(vm: &mut TestVm, i: usize) -> TestResult {
+    scribble_system_event(&mut vm.vcpus[i]);
+    let exit = run(&mut vm.vcpus[i]);
+    expect_wakeup(&exit)
+}
+
+/// Runs vCPU `i` in a thread, expects it to block, signals it, expects EINTR.
+fn expect_blocks_then_eintr(vm: &mut TestVm, i: usize, what: &str) -> TestResult {
+    let r = run_in_thread(&mut vm.vcpus[i], || Ok(false))?;
+    ensure(r.blocked, || {
+        format!(
+            "{what}: expected KVM_RUN to block, it returned {:?}",
+            r.exit
+        )
+    })?;
+    expect_eintr(&r.exit)
+}
+
+fn set_get_suspended() -> TestResult {
+    let vm = one_vcpu()?;
+    vm.expect_state(0, KVM_MP_STATE_RUNNABLE)?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)
+}
+
+fn blocks_without_cpu() -> TestResult {
+    let mut vm = one_vcpu()?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    let r = run_in_thread(&mut vm.vcpus[0], || {
+        std::thread::sleep(4 * BLOCKED);
+        Ok(false)
+    })?;
+    ensure(r.blocked, || {
+        format!("expected KVM_RUN to block, it returned {:?}", r.exit)
+    })?;
+    println!(
+        "# blocked vCPU thread: {} us CPU in {} us",
+        r.cpu.as_micros(),
+        r.wall.as_micros()
+    );
+    ensure(
+        r.cpu.as_micros() * 100 <= r.wall.as_micros() * MAX_BLOCKED_CPU_PERCENT,
+        || {
+            format!(
+            "blocked vCPU thread used {} us CPU in {} us, expected at most {MAX_BLOCKED_CPU_PERCENT}%",
+            r.cpu.as_micros(),
+            r.wall.as_micros()
+        )
+        },
+    )?;
+    expect_eintr(&r.exit)
+}
+
+fn irq_wakes_with_zeroed_event() -> TestResult {
+    let mut vm = one_vcpu()?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    scribble_system_event(&mut vm.vcpus[0]);
+    let TestVm {
+        vm: vmfd, vcpus, ..
+    } = &mut vm;
+    let r = run_in_thread(&mut vcpus[0], || {
+        irq_line_raw(vmfd, 0, true)?;
+        Ok(true)
+    })?;
+    ensure(r.blocked, || {
+        format!(
+            "expected KVM_RUN to block before the IRQ, it returned {:?}",
+            r.exit
+        )
+    })?;
+    expect_wakeup(&r.exit)?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)
+}
+
+fn signal_gives_eintr() -> TestResult {
+    let mut vm = one_vcpu()?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    expect_blocks_then_eintr(&mut vm, 0, "suspended, nothing pending")?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
+    // Still suspended in fact, not only in name: a wakeup event exits.
+    vm.irq_line(0, true)?;
+    run_expect_wakeup(&mut vm, 0)
+}
+
+fn sticky() -> TestResult {
+    let mut vm = one_vcpu()?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.irq_line(0, true)?;
+    for _ in 0..3 {
+        run_expect_wakeup(&mut vm, 0)?;
+        vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
+    }
+    vm.irq_line(0, false)?;
+    expect_blocks_then_eintr(&mut vm, 0, "still suspended, IRQ line lowered")?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)
+}
+
+fn runnable_resumes() -> TestResult {
+    let mut vm = one_vcpu()?;
+    expect_stage(&mut vm, 1)?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.irq_line(0, true)?;
+    // This KVM_RUN also completes the guest's MMIO store: PC moves past it.
+    run_expect_wakeup(&mut vm, 0)?;
+    let regs = vm.core_regs(0)?;
+    run_expect_wakeup(&mut vm, 0)?;
+    let again = vm.core_regs(0)?;
+    ensure(regs == again, || {
+        format!("registers changed while suspended: {regs:x?} -> {again:x?}")
+    })?;
+    vm.irq_line(0, false)?;
+    vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
+    // The guest goes on with its next instruction: stage 2, not stage 1 again.
+    expect_stage(&mut vm, 2)
+}
+
+const INVALID_STATES: &[u32] = &[
+    KVM_MP_STATE_UNINITIALIZED,
+    KVM_MP_STATE_INIT_RECEIVED,
+    KVM_MP_STATE_HALTED,
+    KVM_MP_STATE_SIPI_RECEIVED,
+    KVM_MP_STATE_CHECK_STOP,
+    KVM_MP_STATE_OPERATING,
+    KVM_MP_STATE_LOAD,
+    KVM_MP_STATE_AP_RESET_HOLD,
+    KVM_MP_STATE_SUSPENDED + 1,
+    0x7fff_ffff,
+    u32::MAX,
+];
+
+fn expect_invalid_rejected(vm: &TestVm, from: u32) -> TestResult {
+    for &state in INVALID_STATES {
+        let got = vm.set_mp_state(0, state);
+        ensure(got == Err(libc::EINVAL), || {
+            format!(
+                "KVM_SET_MP_STATE({state}) from {}: expected EINVAL, got {got:?}",
+                crate::vm::mp_name(from)
+            )
+        })?;
+        vm.expect_state(0, from)?;
+    }
+    Ok(())
+}
+
+fn invalid_state_einval() -> TestResult {
+    let mut vm = one_vcpu()?;
+    expect_invalid_rejected(&vm, KVM_MP_STATE_RUNNABLE)?;
+    expect_stage(&mut vm, 1)?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    expect_invalid_rejected(&vm, KVM_MP_STATE_SUSPENDED)?;
+    vm.irq_line(0, true)?;
+    run_expect_wakeup(&mut vm, 0)?;
+    vm.set_state(0, KVM_MP_STATE_STOPPED)?;
+    expect_invalid_rejected(&vm, KVM_MP_STATE_STOPPED)
+}
+
+fn transitions() -> TestResult {
+    let mut vm = one_vcpu()?;
+    vm.irq_line(0, true)?;
+    vm.set_state(0, KVM_MP_STATE_STOPPED)?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
+    run_expect_wakeup(&mut vm, 0)?;
+
+    vm.set_state(0, KVM_MP_STATE_STOPPED)?;
+    vm.expect_state(0, KVM_MP_STATE_STOPPED)?;
+    expect_blocks_then_eintr(&mut vm, 0, "stopped, IRQ line raised")?;
+    vm.expect_state(0, KVM_MP_STATE_STOPPED)?;
+
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    vm.irq_line(0, false)?;
+    vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
+    expect_stage(&mut vm, 1)?;
+    vm.set_state(0, KVM_MP_STATE_STOPPED)?;
+    vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
+    expect_stage(&mut vm, 2)
+}
+
+/// The states the VMM's PSCI code sees, from `KVM_GET_MP_STATE`.
+fn core_states(vm: &TestVm) -> TestResult<Vec<CoreState>> {
+    vm.vcpus
+        .iter()
+        .map(|v| {
+            let s = v
+                .get_mp_state()
+                .map_err(|e| format!("KVM_GET_MP_STATE: {e}"))?
+                .mp_state;
+            Ok(match s {
+                KVM_MP_STATE_STOPPED => CoreState::Off,
+                KVM_MP_STATE_SUSPENDED => CoreState::Suspended,
+                _ => CoreState::On,
+            })
+        })
+        .collect()
+}
+
+/// Runs vCPU 0 to its SYSTEM_SUSPEND call and answers it as a VMM must.
+fn psci_vmm(vm: &mut TestVm) -> TestResult<Decision> {
+    let exit = run(&mut vm.vcpus[0]);
+    ensure(
+        matches!(
+            exit,
+            crate::vm::Exit::SystemEvent {
+                kind: KVM_SYSTEM_EVENT_SUSPEND,
+                ..
+            }
+        ),
+        || {
+            format!("expected KVM_SYSTEM_EVENT_SUSPEND ({KVM_SYSTEM_EVENT_SUSPEND}) for PSCI SYSTEM_SUSPEND, got {exit:?}")
+        },
+    )?;
+    // KVM leaves the call's arguments in the caller's registers.
+    let entry = vm.get_reg(0, xreg(1))?;
+    let context_id = vm.get_reg(0, xreg(2))?;
+    let decision = psci::system_suspend(&core_states(vm)?, 0, entry, context_id);
+    match decision {
+        Decision::Denied => vm.set_reg(0, xreg(0), PSCI_RET_DENIED)?,
+        Decision::Suspend { .. } => vm.set_state(0, KVM_MP_STATE_SUSPENDED)?,
+    }
+    Ok(decision)
+}
+
+fn psci_system_suspend() -> TestResult {
+    let code = guest::system_suspend(PSCI_1_0_FN64_SYSTEM_SUSPEND, CONTEXT_ID);
+    let mut vm = TestVm::new(
+        &code,
+        VmOpts {
+            vcpus: 2,
+            system_suspend: true,
+            others_off: true,
+        },
+    )?;
+    let decision = psci_vmm(&mut vm)?;
+    let entry = GUEST_BASE + RESUME_OFFSET;
+    ensure(
+        decision
+            == Decision::Suspend {
+                entry,
+                context_id: CONTEXT_ID,
+            },
+        || {
+            format!("the VMM should suspend at {entry:#x} with context {CONTEXT_ID:#x}, decided {decision:?}")
+        },
+    )?;
+    // Suspended, nothing pending: blocks; then an interrupt wakes it.
+    let TestVm {
+        vm: vmfd, vcpus, ..
+    } = &mut vm;
+    let r = run_in_thread(&mut vcpus[0], || {
+        irq_line_raw(vmfd, 0, true)?;
+        Ok(true)
+    })?;
+    ensure(r.blocked, || {
+        format!("expected the suspended vCPU to block, got {:?}", r.exit)
+    })?;
+    expect_wakeup(&r.exit)?;
+    // Resume as PSCI requires: at the entry point, context id in x0.
+    vm.irq_line(0, false)?;
+    vm.set_reg(0, pc_reg(), entry)?;
+    vm.set_reg(0, xreg(0), CONTEXT_ID)?;
+    vm.set_reg(0, pstate_reg(), RESUME_PSTATE)?;
+    vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
+    let exit = run(&mut vm.vcpus[0]);
+    expect_mmio(&exit, MMIO_REPORT + 8, CONTEXT_ID)
+}
+
+fn psci_system_suspend_denied() -> TestResult {
+    let code = guest::system_suspend(PSCI_1_0_FN64_SYSTEM_SUSPEND, CONTEXT_ID);
+    // vCPU 1 is on: PSCI forbids the system suspend.
+    let mut vm = TestVm::new(
+        &code,
+        VmOpts {
+            vcpus: 2,
+            system_suspend: true,
+            others_off: false,
+        },
+    )?;
+    let decision = psci_vmm(&mut vm)?;
+    ensure(decision == Decision::Denied, || {
+        format!("expected DENIED with vCPU 1 on, decided {decision:?}")
+    })?;
+    vm.expect_state(0, KVM_MP_STATE_RUNNABLE)?;
+    // The guest sees DENIED as the call's return value.
+    let exit = run(&mut vm.vcpus[0]);
+    expect_mmio(&exit, MMIO_REPORT, PSCI_RET_DENIED)
+}
+
+fn multi_vcpu() -> TestResult {
+    const N: usize = 3;
+    let mut vm = TestVm::new(
+        &guest::stages(),
+        VmOpts {
+            vcpus: N,
+            ..Default::default()
+        },
+    )?;
+    for i in 0..N {
+        vm.set_state(i, KVM_MP_STATE_SUSPENDED)?;
+    }
+    let TestVm {
+        vm: vmfd, vcpus, ..
+    } = &mut vm;
+    let [v0, v1, v2] = vcpus.as_mut_slice() else {
+        return Err(format!("expected {N} vCPUs"));
+    };
+    let (r0, r2) = std::thread::scope(|s| -> TestResult<_> {
+        let t0 = RunThread::spawn(s, v0);
+        let t2 = RunThread::spawn(s, v2);
+        let blocked = !t0.wait(BLOCKED) && !t2.wait(Duration::ZERO);
+        // Wake vCPU 1 only, while 0 and 2 wait in KVM_RUN.
+        irq_line_raw(vmfd, 1, true)?;
+        scribble_system_event(v1);
+        let woke = run(v1);
+        let still = !t0.wait(BLOCKED) && !t2.wait(Duration::ZERO);
+        t0.interrupt()?;
+        t2.interrupt()?;
+        let (r0, r2) = (t0.join(blocked && still)?, t2.join(blocked && still)?);
+        expect_wakeup(&woke)?;
+        Ok((r0, r2))
+    })?;
+    for (i, r) in [(0, r0), (2, r2)] {
+        ensure(r.blocked, || {
+            format!(
+                "vCPU {i}: expected it to stay blocked while vCPU 1 woke, got {:?}",
+                r.exit
+            )
+        })?;
+        expect_eintr(&r.exit)?;
+        vm.expect_state(i, KVM_MP_STATE_SUSPENDED)?;
+    }
+    vm.expect_state(1, KVM_MP_STATE_SUSPENDED)
+}

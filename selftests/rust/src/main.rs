@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vcpu_suspend_rs: KVM selftest of arm64 userspace vCPU suspend
+//! (`KVM_MP_STATE_SUSPENDED`, `KVM_SYSTEM_EVENT_WAKEUP`) written on rust-vmm's
+//! kvm-ioctls, as a Rust VMM would drive it. Prints KTAP like kselftest;
+//! exits 0 when every case passed, 1 on a failure, 4 when all were skipped.
+//!
+//! Usage: vcpu_suspend_rs [CASE...]   (default: every case)
+
+// On a host, only the unit tests use these.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod guest;
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod ktap;
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod psci;
+
+#[cfg(target_arch = "aarch64")]
+mod cases;
+#[cfg(target_arch = "aarch64")]
+mod vm;
+
+use ktap::Ktap;
+#[cfg(target_arch = "aarch64")]
+use ktap::Outcome;
+
+#[cfg(target_arch = "aarch64")]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let unknown: Vec<&String> = args
+        .iter()
+        .filter(|a| !cases::CASES.iter().any(|(n, _)| n == a))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<&str> = cases::CASES.iter().map(|(n, _)| *n).collect();
+        eprintln!(
+            "vcpu_suspend_rs: no such case: {unknown:?}; cases: {}",
+            names.join(" ")
+        );
+        std::process::exit(2);
+    }
+    let selected: Vec<_> = cases::CASES
+        .iter()
+        .filter(|(n, _)| args.is_empty() || args.iter().any(|a| a == n))
+        .collect();
+
+    print!("{}", Ktap::header(selected.len()));
+    let mut k = Ktap::default();
+    let kvm_ok = std::path::Path::new("/dev/kvm").exists();
+    if kvm_ok {
+        if let Err(e) = vm::install_signal_handler() {
+            println!("# {e}");
+            std::process::exit(1);
+        }
+    }
+    for (name, case) in selected {
+        let outcome = if !kvm_ok {
+            Outcome::Skip("no /dev/kvm".into())
+        } else {
+            match case() {
+                Ok(()) => Outcome::Pass,
+                Err(e) => Outcome::Fail(e),
+            }
+        };
+        print!("{}", k.record(&format!("vcpu_suspend_rs.{name}"), outcome));
+    }
+    print!("{}", k.totals());
+    std::process::exit(k.exit_code());
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn main() {
+    print!("{}", Ktap::header(0));
+    println!("# SKIP vcpu_suspend_rs tests arm64 KVM; this is not aarch64");
+    std::process::exit(4);
+}

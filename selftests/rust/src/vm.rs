@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Test VMs on rust-vmm's kvm-ioctls: one memory slot of guest code, no
+//! in-kernel irqchip (so `KVM_ARM_IRQ_TYPE_CPU` lines are wakeup events),
+//! and helpers that turn KVM's answers into values the cases compare.
+//!
+//! Where kvm-ioctls falls short it is said at the place; everything else
+//! goes through its types and ioctls.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use kvm_bindings::{
+    kvm_enable_cap, kvm_mp_state, kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_IRQ_CPU_IRQ,
+    KVM_ARM_IRQ_TYPE_CPU, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_VCPU_SHIFT, KVM_ARM_VCPU_POWER_OFF,
+    KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_EXIT_INTR, KVM_EXIT_SYSTEM_EVENT,
+    KVM_REG_ARM64, KVM_REG_ARM_CORE, KVM_REG_SIZE_U64,
+};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
+
+use crate::guest::{self, GUEST_BASE, GUEST_SIZE};
+
+/// A test failure: what was expected and what came.
+pub type TestResult<T = ()> = Result<T, String>;
+
+/// Fails with `msg` unless `cond`.
+pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> TestResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg())
+    }
+}
+
+/// Names an `mp_state` value.
+pub fn mp_name(state: u32) -> &'static str {
+    match state {
+        kvm_bindings::KVM_MP_STATE_RUNNABLE => "RUNNABLE",
+        kvm_bindings::KVM_MP_STATE_STOPPED => "STOPPED",
+        kvm_bindings::KVM_MP_STATE_SUSPENDED => "SUSPENDED",
+        _ => "(not an arm64 state)",
+    }
+}
+
+/// What one `KVM_RUN` gave, owned, so that it outlives the borrow of the vCPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// `KVM_EXIT_MMIO` write of `data` (little endian) to `addr`.
+    Mmio {
+        /// Guest physical address.
+        addr: u64,
+        /// The value written.
+        data: u64,
+    },
+    /// `KVM_EXIT_SYSTEM_EVENT`, with the raw `ndata` and whether all of
+    /// `data[]` is zero, read from `kvm_run` itself.
+    SystemEvent {
+        /// `system_event.type`.
+        kind: u32,
+        /// `system_event.ndata`.
+        ndata: u32,
+        /// Whether every `system_event.data[i]` is 0.
+        data_zero: bool,
+    },
+    /// `KVM_RUN` failed with `EINTR`; `exit_reason` is what `kvm_run` says.
+    Eintr {
+        /// `kvm_run.exit_reason` after the failure.
+        exit_reason: u32,
+    },
+    /// Anything else.
+    Other(String),
+}
+
+impl Exit {
+    /// Whether this is the `KVM_SYSTEM_EVENT_WAKEUP` exit with a zeroed payload.
+    pub fn is_clean_wakeup(&self) -> bool {
+        matches!(
+            self,
+            Exit::SystemEvent {
+                kind: kvm_bindings::KVM_SYSTEM_EVENT_WAKEUP,
+                ndata: 0,
+                data_zero: true
+            }
+        )
+    }
+}
+
+/// Fills `system_event` with values KVM must overwrite. `ndata` stays within
+/// `data[]`: kvm-ioctls slices `data[..ndata]` without checking, so a larger
+/// one would make `VcpuFd::run()` panic on a kernel that did not zero it.
+pub fn scribble_system_event(vcpu: &mut VcpuFd) {
+    let run = vcpu.get_kvm_run();
+    // SAFETY: `system_event` is a member of plain integers in the `kvm_run`
+    // union; writing it does not invalidate any other member.
+    let ev = unsafe { &mut run.__bindgen_anon_1.system_event };
+    ev.type_ = 0xa5a5_a5a5;
+    ev.ndata = 16;
+    ev.__bindgen_anon_1.data = [0xa5a5_a5a5_a5a5_a5a5; 16];
+}
+
+/// Runs the vCPU once and describes the exit.
+pub fn run(vcpu: &mut VcpuFd) -> Exit {
+    let exit = match vcpu.run() {
+        Ok(VcpuExit::MmioWrite(addr, data)) => {
+            let mut bytes = [0u8; 8];
+            let n = data.len().min(8);
+            bytes[..n].copy_from_slice(&data[..n]);
+            Exit::Mmio {
+                addr,
+                data: u64::from_le_bytes(bytes),
+            }
+        }
+        Ok(VcpuExit::SystemEvent(..)) => Exit::Other(String::new()),
+        Ok(other) => Exit::Other(format!("{other:?}")),
+        Err(e) if e.errno() == libc::EINTR => Exit::Eintr { exit_reason: 0 },
+        Err(e) => Exit::Other(format!("KVM_RUN failed: {e}")),
+    };
+    let run = vcpu.get_kvm_run();
+    match exit {
+        Exit::Other(s) if s.is_empty() && run.exit_reason == KVM_EXIT_SYSTEM_EVENT => {
+            // SAFETY: exit_reason says `system_event` is the live member.
+            let ev = unsafe { &run.__bindgen_anon_1.system_event };
+            // SAFETY: `data` is an integer view of the same bytes.
+            let data = unsafe { ev.__bindgen_anon_1.data };
+            Exit::SystemEvent {
+                kind: ev.type_,
+                ndata: ev.ndata,
+                data_zero: data.iter().all(|&d| d == 0),
+            }
+        }
+        Exit::Eintr { .. } => Exit::Eintr {
+            exit_reason: run.exit_reason,
+        },
+        other => other,
+    }
+}
+
+/// Options for a test VM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VmOpts {
+    /// Number of vCPUs (at least 1).
+    pub vcpus: usize,
+    /// Enable `KVM_CAP_ARM_SYSTEM_SUSPEND` (PSCI SYSTEM_SUSPEND exits).
+    pub system_suspend: bool,
+    /// Create vCPUs 1.. powered off (`KVM_ARM_VCPU_POWER_OFF`).
+    pub others_off: bool,
+}
+
+/// A VM with guest code at `GUEST_BASE` and its vCPUs.
+pub struct TestVm {
+    /// The VM.
+    pub vm: VmFd,
+    /// Its vCPUs, all starting at `GUEST_BASE`.
+    pub vcpus: Vec<VcpuFd>,
+    mem: *mut libc::c_void,
+    _kvm: Kvm,
+}
+
+impl Drop for TestVm {
+    fn drop(&mut self) {
+        // SAFETY: `mem` is the mapping made in `new()`, of `GUEST_SIZE` bytes;
+        // the VM that uses it is dropped with `self` right after.
+        unsafe { libc::munmap(self.mem, GUEST_SIZE as usize) };
+    }
+}
+
+/// Core register id for `KVM_{GET,SET}_ONE_REG` at `offset` in `struct kvm_regs`.
+pub fn core_reg(offset: usize) -> u64 {
+    KVM_REG_ARM64 | KVM_REG_SIZE_U64 | u64::from(KVM_REG_ARM_CORE) | (offset / 4) as u64
+}
+
+/// Id of `regs.regs[n]` (x0-x30).
+pub fn xreg(n: usize) -> u64 {
+    core_reg(std::mem::offset_of!(kvm_bindings::kvm_regs, regs.regs) + 8 * n)
+}
+/// Id of `regs.pc`.
+pub fn pc_reg() -> u64 {
+    core_reg(std::mem::offset_of!(kvm_bindings::kvm_regs, regs.pc))
+}
+/// Id of `regs.pstate`.
+pub fn pstate_reg() -> u64 {
+    core_reg(std::mem::offset_of!(kvm_bindings::kvm_regs, regs.pstate))
+}
+/// Id of `regs.sp`.
+pub fn sp_reg() -> u64 {
+    core_reg(std::mem::offset_of!(kvm_bindings::kvm_regs, regs.sp))
+}
+
+impl TestVm {
+    /// Creates the VM, its memory with `code`, and `opts.vcpus` vCPUs.
+    pub fn new(code: &[u32], opts: VmOpts) -> TestResult<Self> {
+        let kvm = Kvm::new().map_err(|e| format!("open /dev/kvm: {e}"))?;
+        let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
+        if opts.system_suspend {
+            let cap = kvm_enable_cap {
+                cap: KVM_CAP_ARM_SYSTEM_SUSPEND,
+                ..Default::default()
+            };
+            vm.enable_cap(&cap)
+                .map_err(|e| format!("KVM_ENABLE_CAP(ARM_SYSTEM_SUSPEND): {e}"))?;
+        }
+        // SAFETY: a fresh anonymous private mapping; no Rust object aliases it.
+        let mem = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                GUEST_SIZE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if mem == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        let mut this = TestVm {
+            vm,
+            vcpus: Vec::new(),
+            mem,
+            _kvm: kvm,
+        };
+        let bytes = guest::to_bytes(code);
+        if bytes.len() as u64 > GUEST_SIZE {
+            return Err("guest code larger than its memory".into());
+        }
+        // SAFETY: `mem` is GUEST_SIZE writable bytes, `bytes` fits (checked).
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), mem.cast::<u8>(), bytes.len()) };
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: GUEST_BASE,
+            memory_size: GUEST_SIZE,
+            userspace_addr: mem as u64,
+        };
+        // SAFETY: the mapping outlives the VM: `TestVm` unmaps it in `drop()`,
+        // after which the VM fd (a field) is closed.
+        unsafe { this.vm.set_user_memory_region(region) }
+            .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION: {e}"))?;
+
+        let mut init = kvm_vcpu_init::default();
+        this.vm
+            .get_preferred_target(&mut init)
+            .map_err(|e| format!("KVM_ARM_PREFERRED_TARGET: {e}"))?;
+        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+        for id in 0..opts.vcpus.max(1) {
+            let vcpu = this
+                .vm
+                .create_vcpu(id as u64)
+                .map_err(|e| format!("KVM_CREATE_VCPU({id}): {e}"))?;
+            let mut vinit = init;
+            if opts.others_off && id > 0 {
+                vinit.features[0] |= 1 << KVM_ARM_VCPU_POWER_OFF;
+            }
+            vcpu.vcpu_init(&vinit)
+                .map_err(|e| format!("KVM_ARM_VCPU_INIT({id}): {e}"))?;
+            vcpu.set_one_reg(pc_reg(), &GUEST_BASE.to_le_bytes())
+                .map_err(|e| format!("set PC: {e}"))?;
+            this.vcpus.push(vcpu);
+        }
+        Ok(this)
+    }
+
+    /// `KVM_SET_MP_STATE`, with the errno on failure.
+    pub fn set_mp_state(&self, i: usize, state: u32) -> Result<(), i32> {
+        self.vcpus[i]
+            .set_mp_state(kvm_mp_state { mp_state: state })
+            .map_err(|e| e.errno())
+    }
+
+    /// `KVM_SET_MP_STATE` that must succeed.
+    pub fn set_state(&self, i: usize, state: u32) -> TestResult {
+        self.set_mp_state(i, state).map_err(|e| {
+            format!(
+                "KVM_SET_MP_STATE({}) on vCPU {i}: errno {e}",
+                mp_name(state)
+            )
+        })
+    }
+
+    /// Fails unless vCPU `i` reports `expected` from `KVM_GET_MP_STATE`.
+    pub fn expect_state(&self, i: usize, expected: u32) -> TestResult {
+        let got = self.vcpus[i]
+            .get_mp_state()
+            .map_err(|e| format!("KVM_GET_MP_STATE: {e}"))?
+            .mp_state;
+        ensure(got == expected, || {
+            format!(
+                "vCPU {i} KVM_GET_MP_STATE: expected {} ({expected}), got {} ({got})",
+                mp_name(expected),
+                mp_name(got)
+            )
+        })
+    }
+
+    /// Raises or lowers vCPU `i`'s IRQ line (`KVM_ARM_IRQ_TYPE_CPU`).
+    pub fn irq_line(&self, i: usize, level: bool) -> TestResult {
+        irq_line_raw(&self.vm, i, level)
+    }
+
+    /// Reads a 64-bit register of vCPU `i`.
+    pub fn get_reg(&self, i: usize, id: u64) -> TestResult<u64> {
+        let mut b = [0u8; 8];
+        self.vcpus[i]
+            .get_one_reg(id, &mut b)
+            .map_err(|e| format!("KVM_GET_ONE_REG({id:#x}): {e}"))?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Writes a 64-bit register of vCPU `i`.
+    pub fn set_reg(&self, i: usize, id: u64, value: u64) -> TestResult {
+        self.vcpus[i]
+            .set_one_reg(id, &value.to_le_bytes())
+            .map(|_| ())
+            .map_err(|e| format!("KVM_SET_ONE_REG({id:#x}): {e}"))
+    }
+
+    /// x0-x30, sp, pc and pstate of vCPU `i`.
+    pub fn core_regs(&self, i: usize) -> TestResult<Vec<u64>> {
+        let mut ids: Vec<u64> = (0..31).map(xreg).collect();
+        ids.extend([sp_reg(), pc_reg(), pstate_reg()]);
+        ids.into_iter().map(|id| self.get_reg(i, id)).collect()
+    }
+}
+
+/// How long a vCPU must stay in `KVM_RUN` to count as blocked.
+pub const BLOCKED: Duration = Duration::from_millis(200);
+/// How long `KVM_RUN` may take to return once it should.
+pub const RETURN_TIMEOUT: Duration = Duration::from_secs(5);
+
+extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+/// The signal the tests interrupt `KVM_RUN` with.
+pub fn kick_signal() -> libc::c_int {
+    SIGRTMIN()
+}
+
+/// Installs the (empty) handler for `kick_signal()`, without SA_RESTART.
+pub fn install_signal_handler() -> TestResult {
+    register_signal_handler(kick_signal(), on_signal).map_err(|e| format!("sigaction: {e}"))
+}
+
+/// The result of a `KVM_RUN` done in a thread of its own.
+#[derive(Debug)]
+pub struct BlockedRun {
+    /// What `KVM_RUN` gave.
+    pub exit: Exit,
+    /// Whether it was still blocked after `BLOCKED`.
+    pub blocked: bool,
+    /// CPU time of the vCPU thread during `KVM_RUN`.
+    pub cpu: Duration,
+    /// Wall time of `KVM_RUN`.
+    pub wall: Duration,
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A `KVM_RUN` in a scoped thread, which the test can watch and signal.
+pub struct RunThread<'scope> {
+    handle: std::thread::ScopedJoinHandle<'scope, (Exit, Duration, Duration)>,
+    tid: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<'scope> RunThread<'scope> {
+    /// Starts `KVM_RUN` on `vcpu` in a thread of scope `s`.
+    pub fn spawn<'env>(
+        s: &'scope std::thread::Scope<'scope, 'env>,
+        vcpu: &'scope mut VcpuFd,
+    ) -> Self {
+        let tid = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let t = tid.clone();
+        let handle = s.spawn(move || {
+            // SAFETY: pthread_self() has no preconditions.
+            t.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
+            let cpu0 = thread_cpu();
+            let t0 = Instant::now();
+            let exit = run(vcpu);
+            (exit, thread_cpu().saturating_sub(cpu0), t0.elapsed())
+        });
+        RunThread { handle, tid }
+    }
+
+    /// Whether `KVM_RUN` has returned.
+    pub fn done(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Waits up to `d` for `KVM_RUN` to return; true if it has.
+    pub fn wait(&self, d: Duration) -> bool {
+        let start = Instant::now();
+        while !self.done() && start.elapsed() < d {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.done()
+    }
+
+    /// Signals the thread until `KVM_RUN` returns (a signal sent before it
+    /// entered `KVM_RUN` would be lost, so it keeps sending).
+    pub fn interrupt(&self) -> TestResult {
+        let deadline = Instant::now() + RETURN_TIMEOUT;
+        while !self.done() && Instant::now() < deadline {
+            let tid = self.tid.load(Ordering::SeqCst);
+            if tid != 0 {
+                // SAFETY: `tid` is the thread of `self.handle`, which is not
+                // joined yet, so the id is still valid even if it has exited.
+                let rc = unsafe { libc::pthread_kill(tid as libc::pthread_t, kick_signal()) };
+                if rc != 0 {
+                    return Err(format!("pthread_kill: error {rc}"));
+                }
+            }
+            self.wait(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Joins the thread once `KVM_RUN` returned; gives up the process if it
+    /// never does (nothing else can unstick a thread blocked in the kernel).
+    pub fn join(self, blocked: bool) -> TestResult<BlockedRun> {
+        if !self.wait(RETURN_TIMEOUT) {
+            println!("# KVM_RUN still blocked after {RETURN_TIMEOUT:?}; giving up");
+            std::process::exit(1);
+        }
+        let (exit, cpu, wall) = self
+            .handle
+            .join()
+            .map_err(|_| "vCPU thread panicked".to_string())?;
+        Ok(BlockedRun {
+            exit,
+            blocked,
+            cpu,
+            wall,
+        })
+    }
+}
+
+/// Runs `vcpu` in a thread; once it has blocked for `BLOCKED`, calls `poke`,
+/// which returns true if it made a wakeup event pending, false to have the
+/// thread signalled instead.
+pub fn run_in_thread(
+    vcpu: &mut VcpuFd,
+    poke: impl FnOnce() -> TestResult<bool>,
+) -> TestResult<BlockedRun> {
+    std::thread::scope(|s| {
+        let t = RunThread::spawn(s, vcpu);
+        let blocked = !t.wait(BLOCKED);
+        if blocked && !poke()? {
+            t.interrupt()?;
+        }
+        t.join(blocked)
+    })
+}
+
+/// Raises or lowers vCPU `i`'s IRQ line (`KVM_ARM_IRQ_TYPE_CPU`) on `vm`.
+pub fn irq_line_raw(vm: &VmFd, i: usize, level: bool) -> TestResult {
+    let irq = (KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT)
+        | ((i as u32) << KVM_ARM_IRQ_VCPU_SHIFT)
+        | KVM_ARM_IRQ_CPU_IRQ;
+    vm.set_irq_line(irq, level)
+        .map_err(|e| format!("KVM_IRQ_LINE: {e}"))
+}
+
+/// Fails unless `exit` is the signal's `EINTR` with `KVM_EXIT_INTR`.
+pub fn expect_eintr(exit: &Exit) -> TestResult {
+    ensure(
+        *exit
+            == Exit::Eintr {
+                exit_reason: KVM_EXIT_INTR,
+            },
+        || format!("KVM_RUN after a signal: expected EINTR with KVM_EXIT_INTR, got {exit:?}"),
+    )
+}
+
+/// Fails unless `exit` is a clean `KVM_SYSTEM_EVENT_WAKEUP`.
+pub fn expect_wakeup(exit: &Exit) -> TestResult {
+    ensure(exit.is_clean_wakeup(), || {
+        format!(
+            "expected KVM_EXIT_SYSTEM_EVENT/KVM_SYSTEM_EVENT_WAKEUP ({}) with ndata 0 and zero data, got {exit:?}",
+            kvm_bindings::KVM_SYSTEM_EVENT_WAKEUP
+        )
+    })
+}
+
+/// Fails unless `exit` is an MMIO write of `value` to `addr`.
+pub fn expect_mmio(exit: &Exit, addr: u64, value: u64) -> TestResult {
+    ensure(*exit == Exit::Mmio { addr, data: value }, || {
+        format!("expected guest MMIO write of {value:#x} to {addr:#x}, got {exit:?}")
+    })
+}
