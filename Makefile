@@ -114,16 +114,11 @@ mutants: selftests
 clean:
 	rm -rf $(KOBJ) $(B)/selftests $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)
 
-# The demo VMM of make run: raw KVM ioctls against the kernel's UAPI headers.
-DEMO := $(B)/demo/suspend_demo
-$(DEMO): $(PROJ)/tools/demo/suspend_demo.c kernel
-	@mkdir -p $(@D)
-	aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -static -pthread \
-		-isystem $(KOBJ)/usr/include -o $@ $<
-
-run: $(DEMO)
-	@echo "demo 60 /suspend_demo" >$(B)/run.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(DEMO):/suspend_demo
+# make run: the Rust selftest's demo mode, a small VMM that narrates one
+# guest's PSCI SYSTEM_SUSPEND cycle, in QEMU on the Rust kernel.
+run: kernel rust-selftest
+	@echo "demo 60 /vcpu_suspend_rs --demo" >$(B)/run.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(RUST_BIN):/vcpu_suspend_rs
 	@$(QEMU) $(B)/Image $(B)/run.cpio $(LOGS)/run-console.log
 	@grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(LOGS)/run-console.log | \
 		sed -E 's/^\[ *[0-9.]+\] /guest kernel: /' || true

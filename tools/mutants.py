@@ -22,7 +22,12 @@ PROJ = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B = os.path.join(PROJ, 'build')
 SRC, KOBJ = os.path.join(B, 'src'), os.path.join(B, 'kernel')
 WORK = os.path.join(B, 'mutants')
-TEST = 'aarch64/vcpu_suspend'
+# The suspend selftests each mutant is booted with: (name, binary).
+TESTS = [
+    ('aarch64/vcpu_suspend', os.path.join(B, 'selftests/kvm/aarch64/vcpu_suspend')),
+    ('aarch64/vcpu_suspend_rs',
+     os.path.join(B, 'rust-selftest/aarch64-unknown-linux-gnu/release/vcpu_suspend_rs')),
+]
 RESULT = re.compile(r'^(not ok|ok) \d+ (\S+)')
 
 
@@ -89,18 +94,15 @@ def run_mutant(m, cpio, log):
     console = os.path.join(WORK, f"{m['name']}.console.log")
     sh([os.path.join(PROJ, 'tools/boot.sh'),
         os.path.join(KOBJ, 'arch/arm64/boot/Image'), cpio, console], log)
-    failed, passed, done = [], 0, False
+    failed, ended = [], 0
     with open(console, encoding='utf-8', errors='replace') as f:
         for line in f:
             r = RESULT.match(line)
-            if r:
-                if r.group(1) == 'ok':
-                    passed += 1
-                else:
-                    failed.append(r.group(2).split('.', 1)[-1])
-            done = done or line.startswith('### END kvm/')
-    if not done:
-        failed.append('(no result: test did not finish)')
+            if r and r.group(1) == 'not ok':
+                failed.append(r.group(2))
+            ended += line.startswith('### END kvm/')
+    if ended < len(TESTS):
+        failed.append('(a test did not finish)')
     return ('killed' if failed else 'survived'), failed, time.monotonic() - t
 
 
@@ -116,17 +118,19 @@ def main(argv):
         if unknown:
             raise Error(f'no such mutant: {", ".join(sorted(unknown))}')
         mutants = [m for m in mutants if m['name'] in argv]
-    binary = os.path.join(B, 'selftests/kvm', TEST)
-    if not os.path.exists(binary):
-        raise Error(f'{binary} missing: run make selftests first')
+    for _, binary in TESTS:
+        if not os.path.exists(binary):
+            raise Error(f'{binary} missing: run make selftests rust-selftest first')
     os.makedirs(WORK, exist_ok=True)
     log = os.path.join(WORK, 'mutants.log')
     open(log, 'w').close()
     lst = os.path.join(WORK, 'list')
     with open(lst, 'w', encoding='utf-8') as f:
-        f.write(f'kvm/{TEST} 120 /kvm/{TEST}\n')
+        for name, _ in TESTS:
+            f.write(f'kvm/{name} 120 /kvm/{name}\n')
     cpio = os.path.join(WORK, 'test.cpio')
-    if sh([os.path.join(PROJ, 'tools/mkinitramfs.sh'), cpio, lst, f'{binary}:/kvm/{TEST}'], log):
+    if sh([os.path.join(PROJ, 'tools/mkinitramfs.sh'), cpio, lst]
+          + [f'{binary}:/kvm/{name}' for name, binary in TESTS], log):
         raise Error(f'mkinitramfs failed, see {log}')
 
     rows, bad = [], 0

@@ -26,7 +26,8 @@ const MAX_BLOCKED_CPU_PERCENT: u128 = 10;
 /// PSCI_1_0_FN64_SYSTEM_SUSPEND in include/uapi/linux/psci.h).
 pub const PSCI_1_0_FN64_SYSTEM_SUSPEND: u32 = 0x8400_0000 | 0x4000_0000 | 0x0e;
 
-const CONTEXT_ID: u64 = 0xc0ff_ee00_1234_5678;
+/// The context id the guest passes to SYSTEM_SUSPEND.
+pub const CONTEXT_ID: u64 = 0xc0ff_ee00_1234_5678;
 
 /// One case: its KTAP name and body.
 pub type Case = (&'static str, fn() -> TestResult);

@@ -5,6 +5,7 @@
 //! exits 0 when every case passed, 1 on a failure, 4 when all were skipped.
 //!
 //! Usage: vcpu_suspend_rs [CASE...]   (default: every case)
+//!        vcpu_suspend_rs --demo      narrate one PSCI SYSTEM_SUSPEND cycle
 
 // On a host, only the unit tests use these.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -17,6 +18,8 @@ mod psci;
 #[cfg(target_arch = "aarch64")]
 mod cases;
 #[cfg(target_arch = "aarch64")]
+mod demo;
+#[cfg(target_arch = "aarch64")]
 mod vm;
 
 use ktap::Ktap;
@@ -26,6 +29,14 @@ use ktap::Outcome;
 #[cfg(target_arch = "aarch64")]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--demo") {
+        let r = vm::install_signal_handler().and_then(|()| demo::run_demo());
+        if let Err(e) = r {
+            eprintln!("vcpu_suspend_rs: demo failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let unknown: Vec<&String> = args
         .iter()
         .filter(|a| !cases::CASES.iter().any(|(n, _)| n == a))

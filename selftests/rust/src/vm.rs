@@ -71,6 +71,34 @@ pub enum Exit {
     Other(String),
 }
 
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Mmio { addr, data } => {
+                write!(f, "KVM_EXIT_MMIO, write of {data:#x} to {addr:#x}")
+            }
+            Exit::SystemEvent {
+                kind,
+                ndata,
+                data_zero,
+            } => {
+                let name = match *kind {
+                    kvm_bindings::KVM_SYSTEM_EVENT_WAKEUP => "KVM_SYSTEM_EVENT_WAKEUP",
+                    kvm_bindings::KVM_SYSTEM_EVENT_SUSPEND => "KVM_SYSTEM_EVENT_SUSPEND",
+                    _ => "?",
+                };
+                let data = if *data_zero { "zero" } else { "not zero" };
+                write!(
+                    f,
+                    "KVM_EXIT_SYSTEM_EVENT, type {kind} ({name}), ndata {ndata}, data {data}"
+                )
+            }
+            Exit::Eintr { exit_reason } => write!(f, "-1/EINTR, exit_reason {exit_reason}"),
+            Exit::Other(s) => f.write_str(s),
+        }
+    }
+}
+
 impl Exit {
     /// Whether this is the `KVM_SYSTEM_EVENT_WAKEUP` exit with a zeroed payload.
     pub fn is_clean_wakeup(&self) -> bool {
