@@ -31,7 +31,7 @@ KVM_LIST  := $(PROJ)/selftests/kvm.list
 BASELINE  := $(PROJ)/selftests/baseline-failures
 KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
 
-.PHONY: all setup tree kernel selftests initramfs check run mutants clean help
+.PHONY: all setup tree kernel selftests initramfs check run mutants patches patches-check clean help
 all: kernel selftests
 
 help:
@@ -96,20 +96,53 @@ initramfs: selftests rust-selftest
 		$(foreach t,$(KVM_TESTS),$(KST)/$(t):/kvm/$(t)) \
 		$(RUST_BIN):/kvm/aarch64/vcpu_suspend_rs
 
-check: initramfs rust-selftest-host
+check: initramfs rust-selftest-host patches
 	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
+	@echo "check: the series patch by patch (logs: $(B)/bisect/)"
+	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches >$(LOGS)/patches-check.ktap
 	$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log
 	@echo "check: mutants of the Rust suspend path (log: $(B)/mutants/mutants.log)"
 	python3 $(PROJ)/tools/mutants.py --ktap $(LOGS)/mutants.ktap >$(LOGS)/mutants.txt || true
 	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(LOGS)/host-checks.ktap --host $(LOGS)/rust-host.ktap \
+		--host $(LOGS)/patches-check.ktap \
 		--host $(LOGS)/mutants.ktap --kunit-min 100 \
 		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs) | tee $(LOGS)/check.ktap
+	@$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches >/dev/null
+
+# The standard kselftest package for TARGETS=kvm (run_kselftest.sh,
+# kselftest-list.txt), as CI farms install it on arm64 boards, with the Rust
+# selftest binary added to it: build/kselftest.tar.gz.
+KSFT_INSTALL := $(B)/kselftest/install
+.PHONY: kselftest-tar
+kselftest-tar: kernel rust-selftest
+	@echo "kselftest-tar: building TARGETS=kvm (log: $(LOGS)/kselftest.log)"
+	@rm -rf $(KSFT_INSTALL)
+	@$(MAKE) -C $(SRC)/tools/testing/selftests TARGETS=kvm ARCH=arm64 \
+		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS=-static \
+		KSFT_INSTALL_PATH=$(KSFT_INSTALL) install >$(LOGS)/kselftest.log 2>&1 || \
+		{ tail -30 $(LOGS)/kselftest.log; echo "kselftest-tar: build failed"; exit 1; }
+	@install -m 755 $(RUST_BIN) $(KSFT_INSTALL)/kvm/aarch64/vcpu_suspend_rs
+	@grep -qx 'kvm:aarch64/vcpu_suspend_rs' $(KSFT_INSTALL)/kselftest-list.txt || \
+		echo 'kvm:aarch64/vcpu_suspend_rs' >>$(KSFT_INSTALL)/kselftest-list.txt
+	@tar -C $(KSFT_INSTALL) -czf $(B)/kselftest.tar.gz .
+	@echo "kselftest-tar: $(B)/kselftest.tar.gz, $$(wc -l <$(KSFT_INSTALL)/kselftest-list.txt) tests"
 
 # Deliberately broken kernels (selftests/mutants) against the C selftest;
 # make check runs them too and counts each mutant as a result.
 mutants: selftests
 	python3 $(PROJ)/tools/mutants.py
+
+# The series for the list: git format-patch of the prepared tree plus a
+# cover letter with the last make check's figures, in build/patches/.
+patches: tree
+	$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches
+
+# Every patch in order: applies, builds (bisectable), checkpatch --strict
+# clean; the applied series equals the prepared tree; rustfmtcheck.
+patches-check: patches
+	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches | tee $(LOGS)/patches-check.ktap
+	@! grep -q '^not ok' $(LOGS)/patches-check.ktap
 
 clean:
 	rm -rf $(KOBJ) $(B)/selftests $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)

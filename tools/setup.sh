@@ -22,7 +22,8 @@ apt_pkgs=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	qemu-system-arm
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-	flex bison bc libelf-dev libssl-dev cpio xz-utils make perl python3
+	flex bison bc libelf-dev libssl-dev cpio xz-utils make perl python3 rsync
+	python3-sphinx python3-yaml
 )
 arm64_pkgs=("libstd-rust-web-dev:arm64")
 

@@ -149,8 +149,8 @@ impl Vcpu {
     /// Kicks the vCPU out of guest mode or out of its wait, `kvm_vcpu_kick()`.
     #[inline]
     pub fn kick(&self) {
-        // SAFETY: By the type invariant the vCPU is valid; `kvm_vcpu_kick()` may be called from
-        // any context that may be preempted.
+        // SAFETY: By the type invariant the vCPU is valid; `kvm_vcpu_kick()` does not sleep, so
+        // any context may call it, including with `mp_state_lock` held.
         unsafe { bindings::kvm_vcpu_kick(self.as_ptr()) };
     }
 
@@ -158,7 +158,8 @@ impl Vcpu {
     /// `kvm_arch_vcpu_runnable()`.
     #[inline]
     pub fn runnable(&self) -> bool {
-        // SAFETY: By the type invariant the vCPU is valid; the function only reads its state.
+        // SAFETY: By the type invariant the vCPU is valid; `kvm_arch_vcpu_runnable()` does not
+        // sleep and KVM calls it from any context (e.g. `kvm_vcpu_check_block()`).
         unsafe { bindings::kvm_arch_vcpu_runnable(self.as_ptr()) != 0 }
     }
 }

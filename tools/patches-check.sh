@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Check the exported series (tools/mkpatches.sh) the way a maintainer would,
+# patch by patch, in order, on the pristine tree in a worktree of its own:
+# it applies (git am), the kernel builds (bisectable; warnings are errors,
+# Rust built with CLIPPY=1), and checkpatch.pl --strict is clean. At the end,
+# the applied series must equal the prepared tree and pass rustfmtcheck.
+# KTAP result lines on stdout, build logs in build/bisect/.
+#   tools/patches-check.sh SRC PATCH_DIR
+set -uo pipefail
+proj=$(cd "$(dirname "$0")/.." && pwd)
+src=$(cd "$1" && pwd) pdir=$(cd "$2" && pwd)
+wt=$proj/build/bisect/src obj=$proj/build/bisect/obj
+n=0
+result() { # STATUS(0=ok) NAME [WHY]
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2 # ${3:-}"; fi
+}
+kmake() { "$proj/tools/kmake.sh" "$wt" "$obj" "$@"; }
+
+if [ ! -d "$wt/.git" ] && [ ! -f "$wt/.git" ]; then
+	git -C "$src" worktree prune
+	git -C "$src" worktree add -q --detach "$wt" pristine || exit 2
+fi
+export GIT_COMMITTER_NAME="vCPU Suspend Developers" GIT_COMMITTER_EMAIL="vcpu-suspend@example.org"
+git -C "$wt" am --abort >/dev/null 2>&1
+git -C "$wt" checkout -q -f --detach pristine || exit 2
+[ -f "$obj/.config" ] || "$proj/tools/mkconfig.sh" "$wt" "$obj" "$proj/tools/config/kvm-rust.config" >&2 || exit 2
+
+for p in "$pdir"/0*.patch; do
+	name=$(basename "$p" .patch)
+	case "$name" in 0000-*) continue ;; esac
+	git -C "$wt" am -q "$p" >"$obj.am.log" 2>&1
+	result $? "$name:applies" "$(head -2 "$obj.am.log" | tr '\n' ' ')"
+	kmake CLIPPY=1 Image >"$proj/build/bisect/$name.log" 2>&1
+	result $? "$name:builds" "see build/bisect/$name.log: $(grep -m2 -E 'error' "$proj/build/bisect/$name.log" | tr '\n' ' ')"
+	out=$(cd "$wt" && perl scripts/checkpatch.pl --strict --no-tree -q --terse \
+		--ignore FILE_PATH_CHANGES "$p" 2>&1)
+	echo "$out" | grep -q '^total: 0 errors, 0 warnings, 0 checks'
+	result $? "$name:checkpatch" "$(echo "$out" | head -3 | tr '\n' ' ')"
+done
+
+git -C "$wt" diff --quiet HEAD "$(git -C "$src" rev-parse work)"
+result $? "series-equals-prepared-tree" "the applied patches differ from build/src's work branch"
+out=$(kmake rustfmtcheck 2>&1)
+result $? "rustfmtcheck" "$(echo "$out" | grep -m3 -E 'Diff|error' | tr '\n' ' ')"
