@@ -19,7 +19,6 @@ PROJ    := $(CURDIR)
 B       := $(PROJ)/build
 SRC     := $(B)/src
 KOBJ    := $(B)/kernel
-KST     := $(B)/selftests/kvm
 LOGS    := $(B)/logs
 KMAKE   := $(PROJ)/tools/kmake.sh $(SRC) $(KOBJ)
 CONFIGS := $(PROJ)/tools/config/kvm-rust.config
@@ -31,8 +30,8 @@ KVM_LIST  := $(PROJ)/selftests/kvm.list
 BASELINE  := $(PROJ)/selftests/baseline-failures
 KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
 
-.PHONY: all setup tree kernel selftests initramfs check run mutants patches patches-check clean help
-all: kernel selftests
+.PHONY: all setup tree kernel initramfs check run mutants patches patches-check clean help
+all: kernel kselftest-tar
 
 help:
 	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
@@ -61,14 +60,6 @@ kernel: tree $(KOBJ)/.config
 	@cp $(KOBJ)/arch/arm64/boot/Image $(B)/Image
 	@cp $(KOBJ)/vmlinux $(B)/vmlinux
 
-selftests: kernel
-	@echo "selftests: building $(words $(KVM_TESTS)) KVM selftests (log: $(LOGS)/selftests.log)"
-	@$(MAKE) -s -C $(SRC)/tools/testing/selftests/kvm ARCH=arm64 \
-		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) OUTPUT=$(KST) \
-		KHDR_INCLUDES="-isystem $(KOBJ)/usr/include" EXTRA_CFLAGS=-static \
-		$(addprefix $(KST)/,$(KVM_TESTS)) >$(LOGS)/selftests.log 2>&1 || \
-		{ tail -30 $(LOGS)/selftests.log; echo "selftests: build failed"; exit 1; }
-
 # The Rust selftest (selftests/rust): cross-built with Debian's cargo and
 # rustc and the arm64 std of libstd-rust-web-dev:arm64, statically linked.
 RUST_ST    := $(PROJ)/selftests/rust
@@ -77,7 +68,7 @@ RUST_BIN   := $(B)/rust-selftest/$(RUST_TGT)/release/vcpu_suspend_rs
 CARGO_ENV  := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 CARGO      := $(CARGO_ENV) /usr/bin/cargo
-.PHONY: rust-selftest rust-selftest-host
+.PHONY: rust-selftest rust-selftest-host docs-check
 rust-selftest: setup
 	@echo "rust-selftest: cargo build (log: $(LOGS)/rust-selftest.log)"
 	@cd $(RUST_ST) && RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked \
@@ -89,25 +80,32 @@ rust-selftest: setup
 rust-selftest-host: setup
 	$(PROJ)/tools/rust-host-checks.sh $(RUST_ST) $(B) >$(LOGS)/rust-host.ktap
 
-initramfs: selftests rust-selftest
-	@{ awk '!/^#/ && NF {print "kvm/" $$1, $$2, "/kvm/" $$1}' $(KVM_LIST); \
-	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kvm/aarch64/vcpu_suspend_rs"; } >$(B)/check.list
-	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list \
-		$(foreach t,$(KVM_TESTS),$(KST)/$(t):/kvm/$(t)) \
-		$(RUST_BIN):/kvm/aarch64/vcpu_suspend_rs
+# The test initramfs: the whole kselftest package at /kselftest; make check
+# runs the programs of selftests/kvm.list directly (one KTAP result per
+# case), then the suspend tests once more through run_kselftest.sh.
+KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
+initramfs: kselftest-tar
+	@{ awk '!/^#/ && NF {n=split($$1, p, "/"); print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n]}' $(KVM_LIST); \
+	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kselftest/kvm/vcpu_suspend_rs"; \
+	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
+	 } >$(B)/check.list
+	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
 
 check: initramfs rust-selftest-host patches
 	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
 	@echo "check: the series patch by patch (logs: $(B)/bisect/)"
 	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches >$(LOGS)/patches-check.ktap
+	@echo "check: htmldocs (virt) and rustdoc (logs: $(B)/docs/)"
+	$(PROJ)/tools/docs-check.sh $(SRC) $(KOBJ) >$(LOGS)/docs-check.ktap
 	$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log
 	@echo "check: mutants of the Rust suspend path (log: $(B)/mutants/mutants.log)"
 	python3 $(PROJ)/tools/mutants.py --ktap $(LOGS)/mutants.ktap >$(LOGS)/mutants.txt || true
 	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(LOGS)/host-checks.ktap --host $(LOGS)/rust-host.ktap \
-		--host $(LOGS)/patches-check.ktap \
+		--host $(LOGS)/patches-check.ktap --host $(LOGS)/docs-check.ktap \
 		--host $(LOGS)/mutants.ktap --kunit-min 100 \
-		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs) | tee $(LOGS)/check.ktap
+		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs) \
+		--expect run_kselftest.sh | tee $(LOGS)/check.ktap
 	@$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches >/dev/null
 
 # The standard kselftest package for TARGETS=kvm (run_kselftest.sh,
@@ -122,15 +120,20 @@ kselftest-tar: kernel rust-selftest
 		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS=-static \
 		KSFT_INSTALL_PATH=$(KSFT_INSTALL) install >$(LOGS)/kselftest.log 2>&1 || \
 		{ tail -30 $(LOGS)/kselftest.log; echo "kselftest-tar: build failed"; exit 1; }
-	@install -m 755 $(RUST_BIN) $(KSFT_INSTALL)/kvm/aarch64/vcpu_suspend_rs
-	@grep -qx 'kvm:aarch64/vcpu_suspend_rs' $(KSFT_INSTALL)/kselftest-list.txt || \
-		echo 'kvm:aarch64/vcpu_suspend_rs' >>$(KSFT_INSTALL)/kselftest-list.txt
+	@install -m 755 $(RUST_BIN) $(KSFT_INSTALL)/kvm/vcpu_suspend_rs
+	@grep -qx 'kvm:vcpu_suspend_rs' $(KSFT_INSTALL)/kselftest-list.txt || \
+		echo 'kvm:vcpu_suspend_rs' >>$(KSFT_INSTALL)/kselftest-list.txt
 	@tar -C $(KSFT_INSTALL) -czf $(B)/kselftest.tar.gz .
 	@echo "kselftest-tar: $(B)/kselftest.tar.gz, $$(wc -l <$(KSFT_INSTALL)/kselftest-list.txt) tests"
 
+# htmldocs (virt) adds no warning to pristine's; rustdoc is clean.
+docs-check: tree
+	$(PROJ)/tools/docs-check.sh $(SRC) $(KOBJ) | tee $(LOGS)/docs-check.ktap
+	@! grep -q '^not ok' $(LOGS)/docs-check.ktap
+
 # Deliberately broken kernels (selftests/mutants) against the C selftest;
 # make check runs them too and counts each mutant as a result.
-mutants: selftests
+mutants: kselftest-tar
 	python3 $(PROJ)/tools/mutants.py
 
 # The series for the list: git format-patch of the prepared tree plus a
@@ -145,7 +148,7 @@ patches-check: patches
 	@! grep -q '^not ok' $(LOGS)/patches-check.ktap
 
 clean:
-	rm -rf $(KOBJ) $(B)/selftests $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)
+	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/bisect $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)
 
 # make run: the Rust selftest's demo mode, a small VMM that narrates one
 # guest's PSCI SYSTEM_SUSPEND cycle, in QEMU on the Rust kernel.

@@ -4,7 +4,8 @@
 # Build the test initramfs: static arm64 busybox, tools/guest/init, a test
 # list and the test programs.
 #   tools/mkinitramfs.sh OUT.cpio LIST FILE:DEST...
-# LIST becomes /tests.list; each FILE is copied to DEST (absolute).
+# LIST becomes /tests.list; each FILE (or directory) is copied to DEST
+# (absolute).
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/.." && pwd)
 . "$proj/tools/versions.env"
@@ -23,9 +24,14 @@ cp "$proj/tools/guest/init" "$root/init"
 cp "$list" "$root/tests.list"
 for spec in "$@"; do
 	src=${spec%%:*} dest=${spec#*:}
-	[ -f "$src" ] || die "$src missing"
-	mkdir -p "$root$(dirname "$dest")"
-	cp "$src" "$root$dest"
+	if [ -d "$src" ]; then
+		mkdir -p "$root$dest"
+		cp -a "$src/." "$root$dest"
+	else
+		[ -f "$src" ] || die "$src missing"
+		mkdir -p "$root$(dirname "$dest")"
+		cp "$src" "$root$dest"
+	fi
 done
 mkdir -p "$(dirname "$out")"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$out.tmp"

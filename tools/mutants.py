@@ -24,9 +24,8 @@ SRC, KOBJ = os.path.join(B, 'src'), os.path.join(B, 'kernel')
 WORK = os.path.join(B, 'mutants')
 # The suspend selftests each mutant is booted with: (name, binary).
 TESTS = [
-    ('aarch64/vcpu_suspend', os.path.join(B, 'selftests/kvm/aarch64/vcpu_suspend')),
-    ('aarch64/vcpu_suspend_rs',
-     os.path.join(B, 'rust-selftest/aarch64-unknown-linux-gnu/release/vcpu_suspend_rs')),
+    ('aarch64/vcpu_suspend', os.path.join(B, 'kselftest/install/kvm/vcpu_suspend')),
+    ('aarch64/vcpu_suspend_rs', os.path.join(B, 'kselftest/install/kvm/vcpu_suspend_rs')),
 ]
 RESULT = re.compile(r'^(not ok|ok) \d+ (\S+)')
 
@@ -120,7 +119,7 @@ def main(argv):
         mutants = [m for m in mutants if m['name'] in argv]
     for _, binary in TESTS:
         if not os.path.exists(binary):
-            raise Error(f'{binary} missing: run make selftests rust-selftest first')
+            raise Error(f'{binary} missing: run make kselftest-tar first')
     os.makedirs(WORK, exist_ok=True)
     log = os.path.join(WORK, 'mutants.log')
     open(log, 'w').close()
