@@ -82,11 +82,14 @@ rust-selftest-host: setup
 
 # The test initramfs: the whole kselftest package at /kselftest; make check
 # runs the programs of selftests/kvm.list directly (one KTAP result per
-# case), then the suspend tests once more through run_kselftest.sh.
+# case), the suspend selftests again on 6.12's C implementation (the A/B
+# switch, tools/ab), then once more through run_kselftest.sh.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
 initramfs: kselftest-tar
 	@{ awk '!/^#/ && NF {n=split($$1, p, "/"); print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n]}' $(KVM_LIST); \
 	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kselftest/kvm/vcpu_suspend_rs"; \
+	   echo "kvm/aarch64/vcpu_suspend@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend"; \
+	   echo "kvm/aarch64/vcpu_suspend_rs@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs"; \
 	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
 	 } >$(B)/check.list
 	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
@@ -104,7 +107,8 @@ check: initramfs rust-selftest-host patches
 		--host $(LOGS)/host-checks.ktap --host $(LOGS)/rust-host.ktap \
 		--host $(LOGS)/patches-check.ktap --host $(LOGS)/docs-check.ktap \
 		--host $(LOGS)/mutants.ktap --kunit-min 100 \
-		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs) \
+		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs \
+			aarch64/vcpu_suspend@c aarch64/vcpu_suspend_rs@c) \
 		--expect run_kselftest.sh | tee $(LOGS)/check.ktap
 	@$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches >/dev/null
 

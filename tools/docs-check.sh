@@ -31,7 +31,7 @@ warnings() { # REV LOG -> normalised warning lines
 }
 before=$(warnings pristine "$docs/htmldocs-pristine.log")
 rc_before=$?
-after=$(warnings "$(git -C "$src" rev-parse work)" "$docs/htmldocs-series.log")
+after=$(warnings "$(git -C "$src" rev-parse upstream)" "$docs/htmldocs-series.log")
 rc_after=$?
 git -C "$wt" checkout -q -f --detach "$head"
 new=$(comm -13 <(echo "$before") <(echo "$after"))

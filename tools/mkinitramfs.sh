@@ -21,6 +21,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp}
 cp "$BUSYBOX_DIR/bin/busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 cp "$proj/tools/guest/init" "$root/init"
+cp "$proj/tools/guest/with-impl" "$root/bin/with-impl"
 cp "$list" "$root/tests.list"
 for spec in "$@"; do
 	src=${spec%%:*} dest=${spec#*:}

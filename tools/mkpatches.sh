@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Export the prepared tree's series (pristine..work) with git format-patch
+# Export the prepared tree's series (pristine..upstream) with git format-patch
 # into OUT (default build/patches), with a cover letter from
 # tools/cover-letter, filled with the last make check's figures if any.
 #   tools/mkpatches.sh SRC [OUT]
@@ -11,7 +11,7 @@ src=$1 out=${2:-$proj/build/patches}
 logs=$proj/build/logs
 rm -rf "$out"
 mkdir -p "$out"
-git -C "$src" format-patch -q --subject-prefix="PATCH RFC" -o "$out" pristine..work
+git -C "$src" format-patch -q --subject-prefix="PATCH RFC" -o "$out" pristine..upstream
 n=$(find "$out" -name '0*.patch' | wc -l)
 
 # Fill @N@, @TESTS@ and @MUTANTS@ of the template from the last run's logs.
@@ -47,7 +47,7 @@ sys.stdout.write(text)
 PY
 {
 	echo
-	git -C "$src" shortlog pristine..work
-	git -C "$src" diff --stat pristine..work
+	git -C "$src" shortlog pristine..upstream
+	git -C "$src" diff --stat pristine..upstream
 } >>"$out/0000-cover-letter.patch"
 echo "patches: $n patches and a cover letter in $out"

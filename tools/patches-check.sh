@@ -41,7 +41,7 @@ for p in "$pdir"/0*.patch; do
 	result $? "$name:checkpatch" "$(echo "$out" | head -3 | tr '\n' ' ')"
 done
 
-git -C "$wt" diff --quiet HEAD "$(git -C "$src" rev-parse work)"
-result $? "series-equals-prepared-tree" "the applied patches differ from build/src's work branch"
+git -C "$wt" diff --quiet HEAD "$(git -C "$src" rev-parse upstream)"
+result $? "series-equals-prepared-tree" "the applied patches differ from build/src's upstream tag"
 out=$(kmake rustfmtcheck 2>&1)
 result $? "rustfmtcheck" "$(echo "$out" | grep -m3 -E 'Diff|error' | tr '\n' ' ')"

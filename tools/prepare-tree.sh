@@ -119,6 +119,13 @@ done <"$series"
 flush
 unset GIT_INDEX_FILE
 
+# Tag "upstream": the series without its trailing "NOT FOR MERGE" commits.
+upstream=$parent
+while git -C "$src" log -1 --format=%s "$upstream" | grep -q '^NOT FOR MERGE'; do
+	upstream=$(git -C "$src" rev-parse "$upstream^")
+done
+git -C "$src" tag -f upstream "$upstream" >/dev/null
+
 if [ "$(git -C "$src" rev-parse HEAD)" != "$parent" ]; then
 	git -C "$src" checkout -q -f -B work "$parent"
 	echo "prepare-tree: work = $(git -C "$src" log --oneline pristine..work | wc -l) commits on pristine" >&2
