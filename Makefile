@@ -90,6 +90,7 @@ initramfs: kselftest-tar
 	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kselftest/kvm/vcpu_suspend_rs"; \
 	   echo "kvm/aarch64/vcpu_suspend@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend"; \
 	   echo "kvm/aarch64/vcpu_suspend_rs@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs"; \
+	   echo "bench-smoke 120 /kselftest/kvm/vcpu_suspend_rs --bench-smoke"; \
 	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
 	 } >$(B)/check.list
 	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
@@ -109,7 +110,7 @@ check: initramfs rust-selftest-host patches
 		--host $(LOGS)/mutants.ktap --kunit-min 100 \
 		$(addprefix --expect kvm/,$(KVM_TESTS) aarch64/vcpu_suspend_rs \
 			aarch64/vcpu_suspend@c aarch64/vcpu_suspend_rs@c) \
-		--expect run_kselftest.sh | tee $(LOGS)/check.ktap
+		--expect bench-smoke --expect run_kselftest.sh | tee $(LOGS)/check.ktap
 	@$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches >/dev/null
 
 # The standard kselftest package for TARGETS=kvm (run_kselftest.sh,
@@ -129,6 +130,21 @@ kselftest-tar: kernel rust-selftest
 		echo 'kvm:vcpu_suspend_rs' >>$(KSFT_INSTALL)/kselftest-list.txt
 	@tar -C $(KSFT_INSTALL) -czf $(B)/kselftest.tar.gz .
 	@echo "kselftest-tar: $(B)/kselftest.tar.gz, $$(wc -l <$(KSFT_INSTALL)/kselftest-list.txt) tests"
+
+# make bench: Rust vs C in one boot, interleaved (the A/B switch), with
+# BENCH_CYCLES samples per latency metric and implementation; results in
+# build/bench/ (results.json, results.md, latency.png), code size included.
+BENCH_CYCLES ?= 1000
+.PHONY: bench
+bench: kselftest-tar
+	@mkdir -p $(B)/bench
+	@echo "bench 1800 /kselftest/kvm/vcpu_suspend_rs --bench $(BENCH_CYCLES)" >$(B)/bench.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/bench.cpio $(B)/bench.list $(KSFT_INSTALL):/kselftest
+	@BOOT_TIMEOUT=2400 $(QEMU) $(B)/Image $(B)/bench.cpio $(LOGS)/bench-console.log
+	@$(PROJ)/tools/codesize.sh $(SRC) $(KOBJ) >$(B)/bench/sizes.json
+	@/usr/bin/python3 $(PROJ)/tools/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
+		--sizes $(B)/bench/sizes.json \
+		--machine "QEMU $$(qemu-system-aarch64 --version | head -1 | cut -d' ' -f4) TCG on $$(nproc) x86_64 cores, nested KVM (VHE), $$(uname -m) host"
 
 # htmldocs (virt) adds no warning to pristine's; rustdoc is clean.
 docs-check: tree

@@ -11,17 +11,13 @@
 set -uo pipefail
 proj=$(cd "$(dirname "$0")/.." && pwd)
 src=$(cd "$1" && pwd) obj=$(cd "$2" && pwd)
-wt=$proj/build/bisect/src docs=$proj/build/docs
-n=0
-result() { # STATUS(0=ok) NAME [WHY]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2 # ${3:-}"; fi
-}
+docs=$proj/build/docs
+# shellcheck source=tools/ktap.sh
+. "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
 mkdir -p "$docs"
-if [ ! -e "$wt/.git" ]; then
-	git -C "$src" worktree prune
-	git -C "$src" worktree add -q --detach "$wt" pristine || exit 2
-fi
+# shellcheck source=tools/worktree.sh
+. "$proj/tools/worktree.sh"
+ensure_worktree "$src" || exit 2
 head=$(git -C "$wt" rev-parse HEAD)
 
 warnings() { # REV LOG -> normalised warning lines

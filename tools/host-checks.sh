@@ -7,11 +7,8 @@
 set -uo pipefail
 proj=$(cd "$(dirname "$0")/.." && pwd)
 src=$1 obj=$2
-n=0
-result() { # STATUS(0=ok) NAME [WHY]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2 # ${3:-}"; fi
-}
+# shellcheck source=tools/ktap.sh
+. "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
 
 # The suspend entry points in vmlinux are the Rust ones from suspend.o.
 entry_points="kvm_arm_vcpu_suspend kvm_vcpu_suspend"

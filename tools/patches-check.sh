@@ -11,22 +11,16 @@
 set -uo pipefail
 proj=$(cd "$(dirname "$0")/.." && pwd)
 src=$(cd "$1" && pwd) pdir=$(cd "$2" && pwd)
-wt=$proj/build/bisect/src obj=$proj/build/bisect/obj
-n=0
-result() { # STATUS(0=ok) NAME [WHY]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2 # ${3:-}"; fi
-}
+# shellcheck source=tools/worktree.sh
+. "$proj/tools/worktree.sh"
+ensure_worktree "$src" || exit 2
+obj=$wt_obj
+# shellcheck source=tools/ktap.sh
+. "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
 kmake() { "$proj/tools/kmake.sh" "$wt" "$obj" "$@"; }
 
-if [ ! -d "$wt/.git" ] && [ ! -f "$wt/.git" ]; then
-	git -C "$src" worktree prune
-	git -C "$src" worktree add -q --detach "$wt" pristine || exit 2
-fi
 export GIT_COMMITTER_NAME="vCPU Suspend Developers" GIT_COMMITTER_EMAIL="vcpu-suspend@example.org"
-git -C "$wt" am --abort >/dev/null 2>&1
 git -C "$wt" checkout -q -f --detach pristine || exit 2
-[ -f "$obj/.config" ] || "$proj/tools/mkconfig.sh" "$wt" "$obj" "$proj/tools/config/kvm-rust.config" >&2 || exit 2
 
 for p in "$pdir"/0*.patch; do
 	name=$(basename "$p" .patch)

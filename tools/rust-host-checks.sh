@@ -6,18 +6,16 @@
 # denied) and rustfmt.
 #   tools/rust-host-checks.sh CRATE BUILD_DIR
 set -uo pipefail
-crate=$1 b=$2
+crate=$1
+b=$(mkdir -p "$2" && cd "$2" && pwd)
 # Debian's toolchain first: cargo finds its clippy and rustfmt helpers in PATH,
 # and the rustup ones in ~/.cargo/bin have no std for aarch64.
 export PATH=/usr/bin:$PATH
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+# shellcheck source=tools/ktap.sh
+. "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
 cd "$crate" || exit 2
-n=0
-result() { # STATUS(0=ok) NAME [WHY]
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n $2"; else echo "not ok $n $2 # ${3:-}"; fi
-}
 
 out=$(/usr/bin/cargo test --locked --target-dir "$b/rust-selftest-host" 2>&1)
 rc=$?

@@ -23,7 +23,7 @@ apt_pkgs=(
 	qemu-system-arm
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	flex bison bc libelf-dev libssl-dev cpio xz-utils make perl python3 rsync
-	python3-sphinx python3-yaml
+	python3-sphinx python3-yaml python3-matplotlib
 )
 arm64_pkgs=("libstd-rust-web-dev:arm64")
 

@@ -6,6 +6,8 @@
 //!
 //! Usage: vcpu_suspend_rs [CASE...]   (default: every case)
 //!        vcpu_suspend_rs --demo      narrate one PSCI SYSTEM_SUSPEND cycle
+//!        vcpu_suspend_rs --bench [N] measure both implementations (A/B kernel)
+//!        vcpu_suspend_rs --bench-smoke  a few cycles of each, KTAP
 
 // On a host, only the unit tests use these.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -15,6 +17,8 @@ mod ktap;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 mod psci;
 
+#[cfg(target_arch = "aarch64")]
+mod bench;
 #[cfg(target_arch = "aarch64")]
 mod cases;
 #[cfg(target_arch = "aarch64")]
@@ -29,6 +33,29 @@ use ktap::Outcome;
 #[cfg(target_arch = "aarch64")]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--bench-smoke") {
+        if let Err(e) = vm::install_signal_handler() {
+            println!("# {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(bench::run_smoke());
+    }
+    if args.first().map(String::as_str) == Some("--bench") {
+        let cycles = match args.get(1).map(|a| a.parse::<usize>()) {
+            None => 1000,
+            Some(Ok(n)) if n > 0 => n,
+            Some(_) => {
+                eprintln!("vcpu_suspend_rs: --bench takes a positive number of cycles");
+                std::process::exit(2);
+            }
+        };
+        let r = vm::install_signal_handler().and_then(|()| bench::run_bench(cycles));
+        if let Err(e) = r {
+            eprintln!("vcpu_suspend_rs: bench failed: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.first().map(String::as_str) == Some("--demo") {
         let r = vm::install_signal_handler().and_then(|()| demo::run_demo());
         if let Err(e) = r {

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `vcpu_suspend_rs --bench`: measures the suspend path of the kernel's
+//! current implementation and of the other one, interleaved in rounds, using
+//! the A/B switch of the project's kernel (`/sys/kernel/debug/kvm/suspend_impl`).
+//!
+//! Prints one JSON object (between `BENCH-JSON-BEGIN`/`END` lines) with every
+//! sample in microseconds; `tools/bench-report.py` turns it into statistics,
+//! ratios and a plot. With `--smoke` it only checks that every cycle of both
+//! implementations gave the expected result, as KTAP.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
+
+use crate::guest::{self, MMIO_REPORT};
+use crate::vm::{
+    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, kick_signal, run, Exit, TestResult,
+    TestVm, VmOpts,
+};
+
+/// The A/B switch of the project's kernel.
+pub const IMPL_FILE: &str = "/sys/kernel/debug/kvm/suspend_impl";
+/// KVM's halt-polling window, in ns.
+pub const HALT_POLL_FILE: &str = "/sys/module/kvm/parameters/halt_poll_ns";
+/// The implementations, in the order of the first round.
+pub const IMPLS: [&str; 2] = ["rust", "c"];
+
+/// What to measure, and how much.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Samples per metric and implementation (latencies).
+    pub cycles: usize,
+    /// Rounds to spread them over, alternating which implementation goes first.
+    pub rounds: usize,
+    /// Samples of CPU use per implementation and halt-polling setting.
+    pub cpu_samples: usize,
+    /// How long a vCPU waits in KVM_RUN for a CPU-use sample.
+    pub cpu_wait: Duration,
+}
+
+fn write_file(path: &str, value: &str) -> TestResult {
+    std::fs::write(path, value).map_err(|e| format!("write {value:?} to {path}: {e}"))
+}
+
+fn read_file(path: &str) -> TestResult<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("read {path}: {e}"))
+}
+
+/// Selects an implementation and checks the kernel took it.
+pub fn select(imp: &str) -> TestResult {
+    write_file(IMPL_FILE, imp)?;
+    let now = read_file(IMPL_FILE)?;
+    if now == imp {
+        Ok(())
+    } else {
+        Err(format!("{IMPL_FILE}: wrote {imp}, reads {now}"))
+    }
+}
+
+/// One command to the vCPU thread.
+enum Cmd {
+    Run,
+    Quit,
+}
+
+/// A vCPU thread that runs KVM_RUN on command and reports when it returned.
+struct VcpuThread<'scope> {
+    cmd: mpsc::Sender<Cmd>,
+    done: mpsc::Receiver<(Exit, Instant, Duration)>,
+    tid: libc::pthread_t,
+    _scope: std::marker::PhantomData<&'scope ()>,
+}
+
+impl<'scope> VcpuThread<'scope> {
+    fn spawn<'env>(
+        s: &'scope std::thread::Scope<'scope, 'env>,
+        vcpu: &'scope mut kvm_ioctls::VcpuFd,
+    ) -> TestResult<Self> {
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Cmd>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        s.spawn(move || {
+            // SAFETY: pthread_self() has no preconditions.
+            let _ = tid_tx.send(unsafe { libc::pthread_self() });
+            while let Ok(Cmd::Run) = cmd_rx.recv() {
+                let cpu0 = thread_cpu();
+                let exit = run(vcpu);
+                let end = Instant::now();
+                if done_tx
+                    .send((exit, end, thread_cpu().saturating_sub(cpu0)))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let tid = tid_rx.recv().map_err(|_| "vCPU thread died".to_string())?;
+        Ok(VcpuThread {
+            cmd: cmd_tx,
+            done: done_rx,
+            tid,
+            _scope: std::marker::PhantomData,
+        })
+    }
+
+    fn start(&self) -> TestResult {
+        self.cmd
+            .send(Cmd::Run)
+            .map_err(|_| "vCPU thread died".to_string())
+    }
+
+    fn finish(&self) -> TestResult<(Exit, Instant, Duration)> {
+        self.done
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| "KVM_RUN did not return within 5 s".to_string())
+    }
+
+    fn signal(&self) -> TestResult {
+        // SAFETY: `tid` is the vCPU thread, alive until the scope ends.
+        let rc = unsafe { libc::pthread_kill(self.tid, kick_signal()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!("pthread_kill: error {rc}"))
+        }
+    }
+}
+
+impl Drop for VcpuThread<'_> {
+    fn drop(&mut self) {
+        let _ = self.cmd.send(Cmd::Quit);
+    }
+}
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// How long the vCPU thread gets to block in KVM_RUN before it is poked:
+/// beyond KVM's default halt-polling window (0.5 ms on arm64).
+const SETTLE: Duration = Duration::from_millis(2);
+
+/// Samples of one implementation.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// IRQ raised by another thread -> KVM_RUN returned WAKEUP (us).
+    pub wakeup: Vec<f64>,
+    /// Signal sent -> KVM_RUN returned EINTR (us).
+    pub signal: Vec<f64>,
+    /// SET_MP_STATE(RUNNABLE) -> the guest's next MMIO exit (us).
+    pub resume: Vec<f64>,
+    /// CPU time of a vCPU thread suspended for `cpu_wait`, default halt polling (us).
+    pub cpu_poll: Vec<f64>,
+    /// The same with halt polling off (halt_poll_ns = 0) (us).
+    pub cpu_nopoll: Vec<f64>,
+}
+
+/// Wakeup and signal latencies: `n` of each.
+fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
+    let mut vm = TestVm::new(
+        &guest::stages(),
+        VmOpts {
+            vcpus: 1,
+            ..Default::default()
+        },
+    )?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    let TestVm {
+        vm: vmfd, vcpus, ..
+    } = &mut vm;
+    std::thread::scope(|s| -> TestResult {
+        let t = VcpuThread::spawn(s, &mut vcpus[0])?;
+        for _ in 0..n {
+            t.start()?;
+            std::thread::sleep(SETTLE);
+            let t0 = Instant::now();
+            irq_line_raw(vmfd, 0, true)?;
+            let (exit, t1, _) = t.finish()?;
+            expect_wakeup(&exit)?;
+            out.wakeup.push(us(t1.saturating_duration_since(t0)));
+            irq_line_raw(vmfd, 0, false)?;
+
+            t.start()?;
+            std::thread::sleep(SETTLE);
+            let t0 = Instant::now();
+            t.signal()?;
+            let (exit, t1, _) = t.finish()?;
+            expect_eintr(&exit)?;
+            out.signal.push(us(t1.saturating_duration_since(t0)));
+        }
+        Ok(())
+    })
+}
+
+/// Resume latency: `n` samples.
+fn measure_resume(n: usize, out: &mut Samples) -> TestResult {
+    // The guest stores to MMIO in a loop: `str x0, [x1]; b .-4`.
+    let mut code = guest::load_imm64(1, MMIO_REPORT).to_vec();
+    code.extend([guest::movz(0, 7, 0), guest::str_x(0, 1), 0x17ff_ffff]);
+    let mut vm = TestVm::new(
+        &code,
+        VmOpts {
+            vcpus: 1,
+            ..Default::default()
+        },
+    )?;
+    for _ in 0..n {
+        vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+        vm.irq_line(0, true)?;
+        expect_wakeup(&run(&mut vm.vcpus[0]))?;
+        vm.irq_line(0, false)?;
+        let t0 = Instant::now();
+        vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
+        let exit = run(&mut vm.vcpus[0]);
+        let t1 = Instant::now();
+        expect_mmio(&exit, MMIO_REPORT, 7)?;
+        out.resume.push(us(t1 - t0));
+    }
+    Ok(())
+}
+
+/// CPU time of a suspended vCPU thread over `wait`, `n` samples.
+fn measure_cpu(n: usize, wait: Duration, out: &mut Vec<f64>) -> TestResult {
+    let mut vm = TestVm::new(
+        &guest::stages(),
+        VmOpts {
+            vcpus: 1,
+            ..Default::default()
+        },
+    )?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    std::thread::scope(|s| -> TestResult {
+        let t = VcpuThread::spawn(s, &mut vm.vcpus[0])?;
+        for _ in 0..n {
+            t.start()?;
+            std::thread::sleep(wait);
+            t.signal()?;
+            let (exit, _, cpu) = t.finish()?;
+            expect_eintr(&exit)?;
+            out.push(us(cpu));
+        }
+        Ok(())
+    })
+}
+
+/// Runs every metric for both implementations, interleaved.
+pub fn measure(cfg: Config) -> TestResult<Vec<(&'static str, Samples)>> {
+    let mut all: Vec<(&'static str, Samples)> =
+        IMPLS.iter().map(|i| (*i, Samples::default())).collect();
+    let per_round = cfg.cycles.div_ceil(cfg.rounds.max(1));
+    let halt_poll = read_file(HALT_POLL_FILE).ok();
+    let result = (|| -> TestResult {
+        for round in 0..cfg.rounds.max(1) {
+            let order: Vec<usize> = if round % 2 == 0 {
+                vec![0, 1]
+            } else {
+                vec![1, 0]
+            };
+            for i in order {
+                let (imp, samples) = &mut all[i];
+                select(imp)?;
+                measure_wakeup_signal(per_round, samples)?;
+                measure_resume(per_round, samples)?;
+                let cpu_n = cfg.cpu_samples.div_ceil(cfg.rounds.max(1));
+                if let Some(default) = &halt_poll {
+                    write_file(HALT_POLL_FILE, default)?;
+                }
+                measure_cpu(cpu_n, cfg.cpu_wait, &mut samples.cpu_poll)?;
+                if halt_poll.is_some() {
+                    write_file(HALT_POLL_FILE, "0")?;
+                    measure_cpu(cpu_n, cfg.cpu_wait, &mut samples.cpu_nopoll)?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Some(default) = &halt_poll {
+        let _ = write_file(HALT_POLL_FILE, default);
+    }
+    let _ = select("rust");
+    result.map(|()| all)
+}
+
+fn json_list(v: &[f64]) -> String {
+    let items: Vec<String> = v.iter().map(|x| format!("{x:.3}")).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The samples as one JSON object.
+pub fn to_json(cfg: Config, halt_poll_ns: &str, all: &[(&str, Samples)]) -> String {
+    let impls: Vec<String> = all
+        .iter()
+        .map(|(imp, s)| {
+            format!(
+                "\"{imp}\":{{\"wakeup_us\":{},\"signal_us\":{},\"resume_us\":{},\"cpu_us_halt_poll\":{},\"cpu_us_no_halt_poll\":{}}}",
+                json_list(&s.wakeup),
+                json_list(&s.signal),
+                json_list(&s.resume),
+                json_list(&s.cpu_poll),
+                json_list(&s.cpu_nopoll)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"cycles\":{},\"rounds\":{},\"cpu_wait_ms\":{},\"halt_poll_ns\":\"{}\",\"impls\":{{{}}}}}",
+        cfg.cycles,
+        cfg.rounds,
+        cfg.cpu_wait.as_millis(),
+        halt_poll_ns,
+        impls.join(",")
+    )
+}
+
+/// `--bench [CYCLES]`: measures and prints the JSON.
+pub fn run_bench(cycles: usize) -> TestResult {
+    let cfg = Config {
+        cycles,
+        rounds: 10,
+        cpu_samples: 20,
+        cpu_wait: Duration::from_millis(100),
+    };
+    let halt_poll = read_file(HALT_POLL_FILE).unwrap_or_else(|_| "unknown".into());
+    let t = Instant::now();
+    let all = measure(cfg)?;
+    println!("# measured in {:.1} s", t.elapsed().as_secs_f64());
+    println!("BENCH-JSON-BEGIN");
+    println!("{}", to_json(cfg, &halt_poll, &all));
+    println!("BENCH-JSON-END");
+    Ok(())
+}
+
+/// `--bench-smoke`: a few cycles of each implementation; every cycle must
+/// give the documented result. KTAP, one result per implementation.
+pub fn run_smoke() -> i32 {
+    let cfg = Config {
+        cycles: 20,
+        rounds: 2,
+        cpu_samples: 2,
+        cpu_wait: Duration::from_millis(20),
+    };
+    println!("TAP version 13\n1..1");
+    match measure(cfg) {
+        Ok(all) => {
+            let counts: Vec<String> = all
+                .iter()
+                .map(|(i, s)| {
+                    format!(
+                        "{i}: {} wakeups, {} signals, {} resumes",
+                        s.wakeup.len(),
+                        s.signal.len(),
+                        s.resume.len()
+                    )
+                })
+                .collect();
+            println!("# {}", counts.join("; "));
+            println!("ok 1 bench_smoke_both_implementations");
+            0
+        }
+        Err(e) => {
+            println!("# {e}");
+            println!("not ok 1 bench_smoke_both_implementations");
+            1
+        }
+    }
+}
