@@ -60,6 +60,17 @@ pub fn select(imp: &str) -> TestResult {
     }
 }
 
+/// What one KVM_RUN of the vCPU thread gave.
+struct Ran {
+    exit: Exit,
+    /// Just before the ioctl.
+    entered: Instant,
+    /// Just after it returned.
+    returned: Instant,
+    /// CPU time of the thread during the ioctl.
+    cpu: Duration,
+}
+
 /// One command to the vCPU thread.
 enum Cmd {
     Run,
@@ -69,7 +80,7 @@ enum Cmd {
 /// A vCPU thread that runs KVM_RUN on command and reports when it returned.
 struct VcpuThread<'scope> {
     cmd: mpsc::Sender<Cmd>,
-    done: mpsc::Receiver<(Exit, Instant, Duration)>,
+    done: mpsc::Receiver<Ran>,
     tid: libc::pthread_t,
     _scope: std::marker::PhantomData<&'scope ()>,
 }
@@ -87,10 +98,17 @@ impl<'scope> VcpuThread<'scope> {
             let _ = tid_tx.send(unsafe { libc::pthread_self() });
             while let Ok(Cmd::Run) = cmd_rx.recv() {
                 let cpu0 = thread_cpu();
+                let entered = Instant::now();
                 let exit = run(vcpu);
-                let end = Instant::now();
+                let returned = Instant::now();
+                let cpu = thread_cpu().saturating_sub(cpu0);
                 if done_tx
-                    .send((exit, end, thread_cpu().saturating_sub(cpu0)))
+                    .send(Ran {
+                        exit,
+                        entered,
+                        returned,
+                        cpu,
+                    })
                     .is_err()
                 {
                     break;
@@ -112,10 +130,28 @@ impl<'scope> VcpuThread<'scope> {
             .map_err(|_| "vCPU thread died".to_string())
     }
 
-    fn finish(&self) -> TestResult<(Exit, Instant, Duration)> {
-        self.done
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| "KVM_RUN did not return within 5 s".to_string())
+    /// Waits for KVM_RUN to return. A signal that reached the thread
+    /// before it entered KVM_RUN is lost, so it keeps signalling while it
+    /// waits; if KVM_RUN never returns, the process must end (nothing else
+    /// unblocks a thread in the kernel, and the scope would wait for it).
+    fn finish(&self, resend_signal: bool) -> TestResult<(Ran, bool)> {
+        let mut resent = false;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.done.recv_timeout(Duration::from_millis(50)) {
+                Ok(ran) => return Ok((ran, resent)),
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if resend_signal {
+                        self.signal()?;
+                        resent = true;
+                    }
+                }
+                Err(_) => {
+                    println!("# KVM_RUN did not return within 5 s; giving up");
+                    std::process::exit(1);
+                }
+            }
+        }
     }
 
     fn signal(&self) -> TestResult {
@@ -183,23 +219,37 @@ fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
     } = &mut vm;
     std::thread::scope(|s| -> TestResult {
         let t = VcpuThread::spawn(s, &mut vcpus[0])?;
-        for _ in 0..n {
-            t.start()?;
-            std::thread::sleep(SETTLE);
-            let t0 = Instant::now();
-            irq_line_raw(vmfd, 0, true)?;
-            let (exit, t1, _) = t.finish()?;
-            expect_wakeup(&exit)?;
-            out.wakeup.push(us(t1.saturating_duration_since(t0)));
-            irq_line_raw(vmfd, 0, false)?;
-
-            t.start()?;
-            std::thread::sleep(SETTLE);
-            let t0 = Instant::now();
-            t.signal()?;
-            let (exit, t1, _) = t.finish()?;
-            expect_eintr(&exit)?;
-            out.signal.push(us(t1.saturating_duration_since(t0)));
+        let (mut wakeups, mut signals) = (0, 0);
+        // Samples where the thread entered KVM_RUN only after the poke are
+        // not latencies; they are dropped and taken again.
+        while wakeups < n || signals < n {
+            if wakeups < n {
+                t.start()?;
+                std::thread::sleep(SETTLE);
+                let t0 = Instant::now();
+                irq_line_raw(vmfd, 0, true)?;
+                let (ran, _) = t.finish(false)?;
+                expect_wakeup(&ran.exit)?;
+                irq_line_raw(vmfd, 0, false)?;
+                if ran.entered < t0 {
+                    out.wakeup
+                        .push(us(ran.returned.saturating_duration_since(t0)));
+                    wakeups += 1;
+                }
+            }
+            if signals < n {
+                t.start()?;
+                std::thread::sleep(SETTLE);
+                let t0 = Instant::now();
+                t.signal()?;
+                let (ran, resent) = t.finish(true)?;
+                expect_eintr(&ran.exit)?;
+                if ran.entered < t0 && !resent {
+                    out.signal
+                        .push(us(ran.returned.saturating_duration_since(t0)));
+                    signals += 1;
+                }
+            }
         }
         Ok(())
     })
@@ -248,9 +298,9 @@ fn measure_cpu(n: usize, wait: Duration, out: &mut Vec<f64>) -> TestResult {
             t.start()?;
             std::thread::sleep(wait);
             t.signal()?;
-            let (exit, _, cpu) = t.finish()?;
-            expect_eintr(&exit)?;
-            out.push(us(cpu));
+            let (ran, _) = t.finish(true)?;
+            expect_eintr(&ran.exit)?;
+            out.push(us(ran.cpu));
         }
         Ok(())
     })
