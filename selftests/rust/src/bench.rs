@@ -15,8 +15,8 @@ use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 
 use crate::guest::{self, MMIO_REPORT};
 use crate::vm::{
-    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, kick_signal, run, Exit, TestResult,
-    TestVm, VmOpts,
+    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, kick_signal, run, thread_cpu, Exit,
+    TestResult, TestVm,
 };
 
 /// The A/B switch of the project's kernel.
@@ -171,16 +171,6 @@ impl Drop for VcpuThread<'_> {
     }
 }
 
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out parameter.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -206,13 +196,7 @@ pub struct Samples {
 
 /// Wakeup and signal latencies: `n` of each.
 fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
-    let mut vm = TestVm::new(
-        &guest::stages(),
-        VmOpts {
-            vcpus: 1,
-            ..Default::default()
-        },
-    )?;
+    let mut vm = TestVm::one(&guest::stages())?;
     vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
     let TestVm {
         vm: vmfd, vcpus, ..
@@ -260,13 +244,7 @@ fn measure_resume(n: usize, out: &mut Samples) -> TestResult {
     // The guest stores to MMIO in a loop: `str x0, [x1]; b .-4`.
     let mut code = guest::load_imm64(1, MMIO_REPORT).to_vec();
     code.extend([guest::movz(0, 7, 0), guest::str_x(0, 1), 0x17ff_ffff]);
-    let mut vm = TestVm::new(
-        &code,
-        VmOpts {
-            vcpus: 1,
-            ..Default::default()
-        },
-    )?;
+    let mut vm = TestVm::one(&code)?;
     for _ in 0..n {
         vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
         vm.irq_line(0, true)?;
@@ -284,13 +262,7 @@ fn measure_resume(n: usize, out: &mut Samples) -> TestResult {
 
 /// CPU time of a suspended vCPU thread over `wait`, `n` samples.
 fn measure_cpu(n: usize, wait: Duration, out: &mut Vec<f64>) -> TestResult {
-    let mut vm = TestVm::new(
-        &guest::stages(),
-        VmOpts {
-            vcpus: 1,
-            ..Default::default()
-        },
-    )?;
+    let mut vm = TestVm::one(&guest::stages())?;
     vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
     std::thread::scope(|s| -> TestResult {
         let t = VcpuThread::spawn(s, &mut vm.vcpus[0])?;

@@ -48,13 +48,7 @@ pub const CASES: &[Case] = &[
 ];
 
 fn one_vcpu() -> TestResult<TestVm> {
-    TestVm::new(
-        &guest::stages(),
-        VmOpts {
-            vcpus: 1,
-            ..Default::default()
-        },
-    )
+    TestVm::one(&guest::stages())
 }
 
 /// Runs vCPU 0 of `vm` to its next stage report and checks the stage.
@@ -123,13 +117,7 @@ fn irq_wakes_with_zeroed_event() -> TestResult {
     let mut vm = one_vcpu()?;
     vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
     scribble_system_event(&mut vm.vcpus[0]);
-    let TestVm {
-        vm: vmfd, vcpus, ..
-    } = &mut vm;
-    let r = run_in_thread(&mut vcpus[0], || {
-        irq_line_raw(vmfd, 0, true)?;
-        Ok(true)
-    })?;
+    let r = run_until_irq(&mut vm)?;
     ensure(r.blocked, || {
         format!(
             "expected KVM_RUN to block before the IRQ, it returned {:?}",
@@ -288,16 +276,33 @@ fn psci_vmm(vm: &mut TestVm) -> TestResult<Decision> {
     Ok(decision)
 }
 
-fn psci_system_suspend() -> TestResult {
+/// Two vCPUs running the SYSTEM_SUSPEND guest, with PSCI SYSTEM_SUSPEND
+/// exits enabled; vCPU 1 starts powered off if `others_off`.
+pub fn psci_vm(others_off: bool) -> TestResult<TestVm> {
     let code = guest::system_suspend(PSCI_1_0_FN64_SYSTEM_SUSPEND, CONTEXT_ID);
-    let mut vm = TestVm::new(
+    TestVm::new(
         &code,
         VmOpts {
             vcpus: 2,
             system_suspend: true,
-            others_off: true,
+            others_off,
         },
-    )?;
+    )
+}
+
+/// Runs vCPU 0 in a thread; once it has blocked, raises its IRQ line.
+fn run_until_irq(vm: &mut TestVm) -> TestResult<crate::vm::BlockedRun> {
+    let TestVm {
+        vm: vmfd, vcpus, ..
+    } = vm;
+    run_in_thread(&mut vcpus[0], || {
+        irq_line_raw(vmfd, 0, true)?;
+        Ok(true)
+    })
+}
+
+fn psci_system_suspend() -> TestResult {
+    let mut vm = psci_vm(true)?;
     let decision = psci_vmm(&mut vm)?;
     let entry = GUEST_BASE + RESUME_OFFSET;
     ensure(
@@ -311,13 +316,7 @@ fn psci_system_suspend() -> TestResult {
         },
     )?;
     // Suspended, nothing pending: blocks; then an interrupt wakes it.
-    let TestVm {
-        vm: vmfd, vcpus, ..
-    } = &mut vm;
-    let r = run_in_thread(&mut vcpus[0], || {
-        irq_line_raw(vmfd, 0, true)?;
-        Ok(true)
-    })?;
+    let r = run_until_irq(&mut vm)?;
     ensure(r.blocked, || {
         format!("expected the suspended vCPU to block, got {:?}", r.exit)
     })?;
@@ -333,16 +332,8 @@ fn psci_system_suspend() -> TestResult {
 }
 
 fn psci_system_suspend_denied() -> TestResult {
-    let code = guest::system_suspend(PSCI_1_0_FN64_SYSTEM_SUSPEND, CONTEXT_ID);
     // vCPU 1 is on: PSCI forbids the system suspend.
-    let mut vm = TestVm::new(
-        &code,
-        VmOpts {
-            vcpus: 2,
-            system_suspend: true,
-            others_off: false,
-        },
-    )?;
+    let mut vm = psci_vm(false)?;
     let decision = psci_vmm(&mut vm)?;
     ensure(decision == Decision::Denied, || {
         format!("expected DENIED with vCPU 1 on, decided {decision:?}")

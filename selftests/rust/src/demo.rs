@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 
-use crate::cases::{CONTEXT_ID, PSCI_1_0_FN64_SYSTEM_SUSPEND};
-use crate::guest::{self, GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
+use crate::cases::{psci_vm, CONTEXT_ID};
+use crate::guest::{GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
 use crate::psci::{self, CoreState, Decision, RESUME_PSTATE};
 use crate::vm::{
     expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, mp_name, pc_reg, pstate_reg, run,
-    run_in_thread, xreg, Exit, TestResult, TestVm, VmOpts,
+    run_in_thread, xreg, Exit, TestResult,
 };
 
 struct Narrator(Instant);
@@ -32,15 +32,7 @@ fn ms(d: Duration) -> f64 {
 /// Runs the demo; an error says which step went wrong.
 pub fn run_demo() -> TestResult {
     let n = Narrator(Instant::now());
-    let code = guest::system_suspend(PSCI_1_0_FN64_SYSTEM_SUSPEND, CONTEXT_ID);
-    let mut vm = TestVm::new(
-        &code,
-        VmOpts {
-            vcpus: 2,
-            system_suspend: true,
-            others_off: true,
-        },
-    )?;
+    let mut vm = psci_vm(true)?;
     n.say("VMM", format!(
         "VM with 2 vCPUs (vCPU 1 powered off), KVM_CAP_ARM_SYSTEM_SUSPEND enabled, no irqchip; guest code at {GUEST_BASE:#x}"
     ));

@@ -215,6 +215,17 @@ pub fn sp_reg() -> u64 {
 }
 
 impl TestVm {
+    /// A VM with one vCPU running `code`.
+    pub fn one(code: &[u32]) -> TestResult<Self> {
+        Self::new(
+            code,
+            VmOpts {
+                vcpus: 1,
+                ..Default::default()
+            },
+        )
+    }
+
     /// Creates the VM, its memory with `code`, and `opts.vcpus` vCPUs.
     pub fn new(code: &[u32], opts: VmOpts) -> TestResult<Self> {
         let kvm = Kvm::new().map_err(|e| format!("open /dev/kvm: {e}"))?;
@@ -380,7 +391,8 @@ pub struct BlockedRun {
     pub wall: Duration,
 }
 
-fn thread_cpu() -> Duration {
+/// CPU time the calling thread has used.
+pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
