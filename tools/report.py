@@ -137,6 +137,7 @@ def main():
     ap.add_argument('console', help='console log of the test boot')
     ap.add_argument('--expect', action='append', default=[],
                     help='a program that must have run (repeatable)')
+    ap.add_argument('--list', help='the guest test list: every program in it must have run')
     ap.add_argument('--baseline', help='file of known pristine-kernel failures')
     ap.add_argument('--host', action='append', default=[],
                     help='file of host-side results: "ok NAME" / "not ok NAME # why"')
@@ -148,6 +149,9 @@ def main():
         with open(args.console, encoding='utf-8', errors='replace') as f:
             text = f.read()
         baseline = load_baseline(args.baseline)
+        if args.list:
+            with open(args.list, encoding='utf-8') as f:
+                args.expect += [l.split()[0] for l in f if l.strip() and not l.startswith('#')]
         host_lines = []
         for path in args.host:
             with open(path, encoding='utf-8') as f:
