@@ -91,6 +91,8 @@ initramfs: kselftest-tar
 	   echo "kvm/aarch64/vcpu_suspend@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend"; \
 	   echo "kvm/aarch64/vcpu_suspend_rs@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs"; \
 	   echo "bench-smoke 120 /kselftest/kvm/vcpu_suspend_rs --bench-smoke"; \
+	   echo "stress 120 /kselftest/kvm/vcpu_suspend_rs --stress 5 8"; \
+	   echo "stress@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --stress 5 8"; \
 	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
 	 } >$(B)/check.list
 	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest

@@ -8,6 +8,7 @@
 //!        vcpu_suspend_rs --demo      narrate one PSCI SYSTEM_SUSPEND cycle
 //!        vcpu_suspend_rs --bench [N] measure both implementations (A/B kernel)
 //!        vcpu_suspend_rs --bench-smoke  a few cycles of each, KTAP
+//!        vcpu_suspend_rs --stress SECONDS [VCPUS]  bounded stress, KTAP
 
 // On a host, only the unit tests use these.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -24,6 +25,8 @@ mod cases;
 #[cfg(target_arch = "aarch64")]
 mod demo;
 #[cfg(target_arch = "aarch64")]
+mod stress;
+#[cfg(target_arch = "aarch64")]
 mod vm;
 
 use ktap::Ktap;
@@ -39,6 +42,22 @@ fn main() {
             std::process::exit(1);
         }
         std::process::exit(bench::run_smoke());
+    }
+    if args.first().map(String::as_str) == Some("--stress") {
+        let num = |i: usize, default: usize| match args.get(i).map(|a| a.parse::<usize>()) {
+            None => Some(default),
+            Some(Ok(n)) if n > 0 => Some(n),
+            Some(_) => None,
+        };
+        let (Some(secs), Some(vcpus)) = (num(1, 10), num(2, 8)) else {
+            eprintln!("vcpu_suspend_rs: --stress takes positive SECONDS and VCPUS");
+            std::process::exit(2);
+        };
+        if let Err(e) = vm::install_signal_handler() {
+            println!("# {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(stress::run_stress(secs as u64, vcpus));
     }
     if args.first().map(String::as_str) == Some("--bench") {
         let cycles = match args.get(1).map(|a| a.parse::<usize>()) {
