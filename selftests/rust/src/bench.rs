@@ -241,10 +241,7 @@ fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
 
 /// Resume latency: `n` samples.
 fn measure_resume(n: usize, out: &mut Samples) -> TestResult {
-    // The guest stores to MMIO in a loop: `str x0, [x1]; b .-4`.
-    let mut code = guest::load_imm64(1, MMIO_REPORT).to_vec();
-    code.extend([guest::movz(0, 7, 0), guest::str_x(0, 1), 0x17ff_ffff]);
-    let mut vm = TestVm::one(&code)?;
+    let mut vm = TestVm::one(&guest::mmio_loop())?;
     for _ in 0..n {
         vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
         vm.irq_line(0, true)?;

@@ -23,6 +23,9 @@ pub const HVC_0: u32 = 0xd400_0002;
 /// `B .`: spin forever.
 pub const B_SELF: u32 = 0x1400_0000;
 
+/// `B .-4`: branch to the previous instruction.
+pub const B_BACK: u32 = 0x17ff_ffff;
+
 /// Loads a 64-bit value into `Xd`: MOVZ then three MOVK.
 pub fn load_imm64(rd: u32, value: u64) -> [u32; 4] {
     [
@@ -92,6 +95,21 @@ pub fn system_suspend(fn_id: u32, context_id: u64) -> Vec<u32> {
     code
 }
 
+/// "mmio loop": store 7 to `MMIO_REPORT` forever, so that every `KVM_RUN`
+/// of a runnable vCPU ends in an MMIO exit (for resume measurements).
+///
+/// ```text
+///     mov  x1, #MMIO_REPORT
+///     mov  x0, #7
+/// 1:  str  x0, [x1]
+///     b    1b
+/// ```
+pub fn mmio_loop() -> Vec<u32> {
+    let mut code = load_imm64(1, MMIO_REPORT).to_vec();
+    code.extend([movz(0, 7, 0), str_x(0, 1), B_BACK]);
+    code
+}
+
 /// Guest code as the bytes to copy into guest memory (little endian).
 pub fn to_bytes(code: &[u32]) -> Vec<u8> {
     code.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -110,6 +128,9 @@ mod tests {
         assert_eq!(movk(2, 0xbeef, 3), 0xf2f7_dde2); // movk x2, #0xbeef, lsl #48
         assert_eq!(str_x(0, 1), 0xf900_0020); // str x0, [x1]
         assert_eq!(str_x(0, 9), 0xf900_0120); // str x0, [x9]
+        assert_eq!(HVC_0, 0xd400_0002); // hvc #0
+        assert_eq!(B_SELF, 0x1400_0000); // b .
+        assert_eq!(B_BACK, 0x17ff_ffff); // b .-4
     }
 
     #[test]

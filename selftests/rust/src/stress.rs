@@ -155,9 +155,7 @@ pub fn run_stress(secs: u64, nvcpus: usize) -> i32 {
 }
 
 fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
-    // The guest stores to MMIO in a loop: `str x0, [x1]; b .-4`.
-    let mut code = guest::load_imm64(1, MMIO_REPORT).to_vec();
-    code.extend([guest::movz(0, 7, 0), guest::str_x(0, 1), 0x17ff_ffff]);
+    let code = guest::mmio_loop();
     let mut vm = TestVm::new(
         &code,
         VmOpts {
