@@ -3,16 +3,18 @@
 """Mutation testing of the Rust suspend path.
 
 For each mutant in selftests/mutants: write the mutated file to an overlay,
-rebuild the prepared tree and the kernel incrementally, boot it with the
-vcpu_suspend selftest, and record which cases failed. A mutant is killed
-when at least one case fails. The prepared tree is restored at the end.
+rebuild the prepared tree and the kernel incrementally, boot it with the C
+and Rust suspend selftests, on the Rust path and again on 6.12's C path
+(the A/B switch), and record which cases failed. A mutant is killed when a
+case fails on the Rust path while every case passes on the C path; a
+failure on the C path means the mutant or the switch is broken. The
+prepared tree is restored at the end.
 
 Usage: tools/mutants.py [--ktap FILE] [NAME...]   (default: every mutant)
 Prints a table; exits 1 if a mutant that is not marked equivalent survives.
 --ktap FILE also writes one KTAP result per mutant, for tools/report.py.
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +32,6 @@ TESTS = [
     ('aarch64/vcpu_suspend', os.path.join(B, 'kselftest/install/kvm/vcpu_suspend')),
     ('aarch64/vcpu_suspend_rs', os.path.join(B, 'kselftest/install/kvm/vcpu_suspend_rs')),
 ]
-RESULT = re.compile(r'^(not ok|ok) \d+ (\S+)')
 
 
 class Error(Exception):
@@ -92,7 +93,7 @@ def run_mutant(m, cpio, log):
     prepare(overlay, log)
     t = time.monotonic()
     if sh([os.path.join(PROJ, 'tools/kmake.sh'), SRC, KOBJ, 'Image'], log):
-        return 'build-failed', [], time.monotonic() - t
+        return None, [], time.monotonic() - t
     console = os.path.join(WORK, f"{m['name']}.console.log")
     sh([os.path.join(PROJ, 'tools/boot.sh'),
         os.path.join(KOBJ, 'arch/arm64/boot/Image'), cpio, console], log)
@@ -104,9 +105,7 @@ def run_mutant(m, cpio, log):
             lines, rc, _ = programs.get(prog, ([], None, 0))
             bad = [n for s_, n, _ in report.program_results(prog, lines, rc) if s_ == 'fail']
             bucket.extend(n.split(':', 1)[-1] for n in bad)
-    if c_failed:
-        failed.append(f"(and on the C implementation: {', '.join(c_failed)})")
-    return ('killed' if failed else 'survived'), failed, time.monotonic() - t
+    return failed, c_failed, time.monotonic() - t
 
 
 def main(argv):
@@ -144,9 +143,14 @@ def main(argv):
     rows, bad = [], 0
     try:
         for m in mutants:
-            status, failed, secs = run_mutant(m, cpio, log)
-            if any(f.startswith('(and on the C') for f in failed):
+            failed, c_failed, secs = run_mutant(m, cpio, log)
+            if failed is None:
+                status, failed = 'build-failed', []
+            elif c_failed:
                 status = 'broken: C failed too'
+                failed = failed + [f"(on the C implementation: {', '.join(c_failed)})"]
+            else:
+                status = 'killed' if failed else 'survived'
             if status == 'survived' and m['equiv']:
                 status = 'equivalent'
             elif status != 'killed':

@@ -15,7 +15,7 @@ use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 
 use crate::guest::{self, MMIO_REPORT};
 use crate::vm::{
-    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, kick_signal, run, thread_cpu, Exit,
+    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, kick_thread, run, thread_cpu, Exit,
     TestResult, TestVm,
 };
 
@@ -155,13 +155,8 @@ impl<'scope> VcpuThread<'scope> {
     }
 
     fn signal(&self) -> TestResult {
-        // SAFETY: `tid` is the vCPU thread, alive until the scope ends.
-        let rc = unsafe { libc::pthread_kill(self.tid, kick_signal()) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(format!("pthread_kill: error {rc}"))
-        }
+        // SAFETY: `tid` is the vCPU thread, joined only when the scope ends.
+        unsafe { kick_thread(self.tid) }
     }
 }
 

@@ -17,7 +17,7 @@ use kvm_bindings::{kvm_mp_state, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 use kvm_ioctls::VmFd;
 
 use crate::guest::{self, MMIO_REPORT};
-use crate::vm::{expect_mmio, irq_line_raw, kick_signal, run, Exit, TestResult, TestVm, VmOpts};
+use crate::vm::{expect_mmio, irq_line_raw, kick_thread, run, Exit, TestResult, TestVm, VmOpts};
 
 /// No KVM_RUN of a suspended vCPU with its IRQ raised may take longer.
 const WATCHDOG: Duration = Duration::from_secs(2);
@@ -44,6 +44,10 @@ impl Rng {
     }
 }
 
+// The ioctl request of `KVM_GET_MP_STATE`, as kvm-ioctls defines it
+// internally (not exported).
+vmm_sys_util::ioctl_ior_nr!(KVM_GET_MP_STATE, kvm_bindings::KVMIO, 0x98, kvm_mp_state);
+
 /// `KVM_GET_MP_STATE` on a raw vCPU fd. Raw because the vCPU's `VcpuFd`
 /// belongs to the thread that runs it (`run()` takes `&mut`), while this is
 /// issued from a reader thread at the same time.
@@ -51,19 +55,18 @@ fn get_mp_state_raw(fd: i32) -> Result<u32, i32> {
     let mut mp = kvm_mp_state::default();
     // SAFETY: `fd` is an open vCPU fd for the whole stress run, and `mp` is
     // the `struct kvm_mp_state` the ioctl writes.
-    let rc = unsafe { libc::ioctl(fd, kvm_ioctls_get_mp_state(), &mut mp) };
+    let rc = unsafe {
+        vmm_sys_util::ioctl::ioctl_with_mut_ref(
+            &std::os::fd::BorrowedFd::borrow_raw(fd),
+            KVM_GET_MP_STATE(),
+            &mut mp,
+        )
+    };
     if rc == 0 {
         Ok(mp.mp_state)
     } else {
         Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
     }
-}
-
-/// `KVM_GET_MP_STATE` = `_IOR(KVMIO, 0x98, struct kvm_mp_state)`.
-fn kvm_ioctls_get_mp_state() -> libc::c_ulong {
-    const IOC_READ: libc::c_ulong = 2;
-    let size = std::mem::size_of::<kvm_mp_state>() as libc::c_ulong;
-    (IOC_READ << 30) | (size << 16) | ((kvm_bindings::KVMIO as libc::c_ulong) << 8) | 0x98
 }
 
 /// One vCPU's loop until `stop`; returns its first broken invariant.
@@ -221,7 +224,7 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
         while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
             let t = tids[(rng.next() % tids.len() as u64) as usize];
             // SAFETY: the vCPU threads are not joined before the scope ends.
-            unsafe { libc::pthread_kill(t, kick_signal()) };
+            unsafe { kick_thread(t) }?;
             std::thread::sleep(Duration::from_millis(2 + rng.next() % 5));
         }
         stop.store(true, Ordering::Relaxed);
@@ -238,7 +241,7 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
                 raised[i].store(true, Ordering::SeqCst);
                 irq_line_raw(vm_fd, i, true)?;
                 // SAFETY: as above.
-                unsafe { libc::pthread_kill(*t, kick_signal()) };
+                unsafe { kick_thread(*t) }?;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

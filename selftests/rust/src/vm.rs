@@ -369,8 +369,24 @@ pub const RETURN_TIMEOUT: Duration = Duration::from_secs(5);
 extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
 /// The signal the tests interrupt `KVM_RUN` with.
-pub fn kick_signal() -> libc::c_int {
+fn kick_signal() -> libc::c_int {
     SIGRTMIN()
+}
+
+/// Sends `kick_signal()` to the thread `tid`, to interrupt its `KVM_RUN`.
+///
+/// # Safety
+///
+/// `tid` must be a thread of this process that has not been joined yet (its
+/// id stays valid until then, even after the thread has exited).
+pub unsafe fn kick_thread(tid: libc::pthread_t) -> TestResult {
+    // SAFETY: the caller guarantees that `tid` is a valid thread id.
+    let rc = unsafe { libc::pthread_kill(tid, kick_signal()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("pthread_kill: error {rc}"))
+    }
 }
 
 /// Installs the (empty) handler for `kick_signal()`, without SA_RESTART.
@@ -450,10 +466,7 @@ impl<'scope> RunThread<'scope> {
             if tid != 0 {
                 // SAFETY: `tid` is the thread of `self.handle`, which is not
                 // joined yet, so the id is still valid even if it has exited.
-                let rc = unsafe { libc::pthread_kill(tid as libc::pthread_t, kick_signal()) };
-                if rc != 0 {
-                    return Err(format!("pthread_kill: error {rc}"));
-                }
+                unsafe { kick_thread(tid as libc::pthread_t) }?;
             }
             self.wait(Duration::from_millis(20));
         }
