@@ -20,7 +20,6 @@ B       := $(PROJ)/build
 SRC     := $(B)/src
 KOBJ    := $(B)/kernel
 LOGS    := $(B)/logs
-KMAKE   := $(PROJ)/tools/kmake.sh $(SRC) $(KOBJ)
 CONFIGS := $(PROJ)/tools/config/kvm-rust.config
 QEMU    := $(PROJ)/tools/boot.sh
 
@@ -51,12 +50,16 @@ tree: setup
 $(KOBJ)/.config: $(CONFIGS) $(PROJ)/tools/mkconfig.sh | tree
 	$(PROJ)/tools/mkconfig.sh $(SRC) $(KOBJ) $(CONFIGS)
 
+# $(call kbuild,NAME,OBJ,TARGETS): kbuild in the prepared tree into OBJ,
+# log in build/logs/NAME.log, the first errors shown on failure.
+kbuild = @echo "$(1): building (log: $(LOGS)/$(1).log)"; \
+	$(PROJ)/tools/kmake.sh $(SRC) $(2) CLIPPY=1 $(3) >$(LOGS)/$(1).log 2>&1 || \
+	{ grep -E -B2 -A12 'error(\[|:)' $(LOGS)/$(1).log | head -60; \
+	  echo "$(1): build failed, see $(LOGS)/$(1).log"; exit 1; }
+
 # Kbuild decides what to rebuild; always ask it.
 kernel: tree $(KOBJ)/.config
-	@echo "kernel: building (log: $(LOGS)/kernel.log)"
-	@$(KMAKE) CLIPPY=1 Image vmlinux headers >$(LOGS)/kernel.log 2>&1 || \
-		{ grep -E -B2 -A12 'error(\[|:)' $(LOGS)/kernel.log | head -60; \
-		  echo "kernel: build failed, see $(LOGS)/kernel.log"; exit 1; }
+	$(call kbuild,kernel,$(KOBJ),Image vmlinux headers)
 	@cp $(KOBJ)/arch/arm64/boot/Image $(B)/Image
 	@cp $(KOBJ)/vmlinux $(B)/vmlinux
 
@@ -114,6 +117,8 @@ check: initramfs rust-selftest-host patches
 		--host $(LOGS)/patches-check.ktap --host $(LOGS)/docs-check.ktap \
 		--host $(LOGS)/mutants.ktap --kunit-min 100 \
 		$(REPORT_EXPECT) | tee $(LOGS)/check.ktap
+	@# Again, now that check.ktap and mutants.ktap hold this run's figures
+	@# for the cover letter.
 	@$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches >/dev/null
 
 # The standard kselftest package for TARGETS=kvm (run_kselftest.sh,
@@ -160,10 +165,7 @@ $(DKOBJ)/.config: $(DCONFIGS) $(PROJ)/tools/mkconfig.sh | tree
 	$(PROJ)/tools/mkconfig.sh $(SRC) $(DKOBJ) $(DCONFIGS)
 
 kernel-debug: tree $(DKOBJ)/.config
-	@echo "kernel-debug: building (log: $(LOGS)/kernel-debug.log)"
-	@$(PROJ)/tools/kmake.sh $(SRC) $(DKOBJ) CLIPPY=1 Image >$(LOGS)/kernel-debug.log 2>&1 || \
-		{ grep -E -B2 -A12 'error(\[|:)' $(LOGS)/kernel-debug.log | head -60; \
-		  echo "kernel-debug: build failed, see $(LOGS)/kernel-debug.log"; exit 1; }
+	$(call kbuild,kernel-debug,$(DKOBJ),Image)
 
 check-debug: kernel-debug initramfs
 	BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/check.cpio \

@@ -31,12 +31,6 @@ dirty=$(git -C "$src" status --porcelain --untracked-files=no | head -5)
 [ -z "$dirty" ]
 result $? "prepared-tree-has-no-hand-edits" "$(echo "$dirty" | tr '\n' ' ')"
 
-# The project's Rust is rustfmt-clean with the tree's configuration.
-fmt=$(/usr/bin/rustfmt --check --edition 2021 --config-path "$src/.rustfmt.toml" \
-	"$proj/rust/kernel/kvm.rs" "$proj/rust/arm64/suspend.rs" 2>&1 | head -5)
-[ -z "$fmt" ]
-result $? "rustfmt" "$(echo "$fmt" | tr '\n' ' ')"
-
 # suspend.rs, the logic, has no unsafe code: all of it is in kernel::kvm.
 unsafe_lines=$(grep -n '\bunsafe\b' "$proj/rust/arm64/suspend.rs" | grep -v '^\s*//' | head -3)
 [ -z "$unsafe_lines" ]
