@@ -10,7 +10,7 @@
 
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use kvm_bindings::{kvm_mp_state, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
@@ -19,8 +19,17 @@ use kvm_ioctls::VmFd;
 use crate::guest::{self, MMIO_REPORT};
 use crate::vm::{expect_mmio, irq_line_raw, kick_thread, run, Exit, TestResult, TestVm, VmOpts};
 
-/// No KVM_RUN of a suspended vCPU with its IRQ raised may take longer.
+/// No suspended vCPU may stay without its WAKEUP longer after its IRQ line
+/// was raised.
 const WATCHDOG: Duration = Duration::from_secs(2);
+
+/// The injector must raise a requested line within this bound; past it the
+/// test itself is starved, which says nothing about KVM.
+const INJECTOR_BOUND: Duration = Duration::from_secs(10);
+
+/// How many `KVM_RUN`s begun after the line was up must end in `EINTR`
+/// (besides the [`WATCHDOG`] time) before the wakeup counts as lost.
+const LOST_AFTER_EINTRS: u32 = 3;
 
 /// Counters shared by all threads.
 #[derive(Default)]
@@ -30,6 +39,43 @@ struct Counters {
     wakeups: AtomicU64,
     eintr: AtomicU64,
     reads: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// The IRQ line of one vCPU, as the stress drives it.
+#[derive(Default)]
+struct Line {
+    /// The line is being raised for the vCPU's current request (set before
+    /// `KVM_IRQ_LINE`, so that a WAKEUP never precedes it).
+    raised: AtomicBool,
+    /// The vCPU's request number, and when `KVM_IRQ_LINE` raising the line
+    /// for that request returned (`None` while it has not). The number
+    /// keeps a late answer to the previous request from counting.
+    up: Mutex<(u64, Option<Instant>)>,
+}
+
+impl Line {
+    /// A new request: returns its number.
+    fn request(&self) -> u64 {
+        let mut up = self.up.lock().unwrap_or_else(|e| e.into_inner());
+        up.0 += 1;
+        up.1 = None;
+        up.0
+    }
+
+    /// The line is up for request `n` if that is still the current one, or
+    /// for the current one whatever it is (`None`).
+    fn set_up(&self, n: Option<u64>) {
+        let mut up = self.up.lock().unwrap_or_else(|e| e.into_inner());
+        if n.is_none_or(|n| up.0 == n) && up.1.is_none() {
+            up.1 = Some(Instant::now());
+        }
+    }
+
+    /// When the line went up for the current request.
+    fn up_at(&self) -> Option<Instant> {
+        self.up.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
 }
 
 /// A small xorshift generator: the stress needs variety, not quality.
@@ -72,10 +118,10 @@ fn get_mp_state_raw(fd: i32) -> Result<u32, i32> {
 /// One vCPU's loop until `stop`; returns its first broken invariant.
 fn vcpu_loop(
     vm: &VmFd,
-    raised: &AtomicBool,
+    line: &Line,
     i: usize,
     vcpu: &mut kvm_ioctls::VcpuFd,
-    wake: &mpsc::Sender<usize>,
+    wake: &mpsc::Sender<(usize, u64)>,
     stop: &AtomicBool,
     c: &Counters,
 ) -> TestResult {
@@ -84,16 +130,28 @@ fn vcpu_loop(
             mp_state: KVM_MP_STATE_SUSPENDED,
         })
         .map_err(|e| format!("vCPU {i}: KVM_SET_MP_STATE(SUSPENDED): {e}"))?;
-        wake.send(i).map_err(|_| "injector gone".to_string())?;
+        let n = line.request();
+        wake.send((i, n)).map_err(|_| "injector gone".to_string())?;
         let asked = Instant::now();
+        // KVM_RUNs that began after the line was up and still ended in
+        // EINTR. With the line held, KVM_RUN gives the WAKEUP unless a
+        // signal was already pending when it began; so several of these
+        // mean KVM does not see the line.
+        let mut eintr_after_up = 0u32;
+        // When the line was lowered and raised again (see below).
+        let mut probed: Option<Instant> = None;
         loop {
+            let up_before_run = line.up_at().is_some();
             match run(vcpu) {
                 e if e.is_clean_wakeup() => {
-                    if !raised.swap(false, Ordering::SeqCst) {
+                    if !line.raised.swap(false, Ordering::SeqCst) {
                         return Err(format!(
                             "vCPU {i}: WAKEUP before its IRQ was raised (after {} EINTRs)",
                             c.eintr.load(Ordering::Relaxed)
                         ));
+                    }
+                    if probed.is_some() {
+                        c.lost.fetch_add(1, Ordering::Relaxed);
                     }
                     break;
                 }
@@ -108,13 +166,39 @@ fn vcpu_loop(
                             "vCPU {i}: after EINTR the state is {s}, expected SUSPENDED"
                         ));
                     }
+                    if up_before_run {
+                        eintr_after_up += 1;
+                    }
                 }
                 other => return Err(format!("vCPU {i}: while suspended, KVM_RUN gave {other:?}")),
             }
-            if asked.elapsed() > WATCHDOG {
-                return Err(format!(
-                    "vCPU {i}: no WAKEUP {WATCHDOG:?} after its IRQ was requested: lost wakeup"
-                ));
+            let Some(up) = line.up_at() else {
+                if asked.elapsed() > INJECTOR_BOUND {
+                    return Err(format!(
+                        "vCPU {i}: the injector did not raise the line {INJECTOR_BOUND:?} after the request (test starved)"
+                    ));
+                }
+                continue;
+            };
+            match probed {
+                None if up.elapsed() > WATCHDOG && eintr_after_up >= LOST_AFTER_EINTRS => {
+                    // Tell a line KVM has dropped (re-raising it wakes the
+                    // vCPU) from a vCPU that does not wake on a line KVM
+                    // holds (re-raising changes nothing).
+                    println!(
+                        "# vCPU {i}: no WAKEUP {:?} after its line went up, {eintr_after_up} KVM_RUNs begun since then ended in EINTR; lowering and raising the line again",
+                        up.elapsed()
+                    );
+                    irq_line_raw(vm, i, false)?;
+                    irq_line_raw(vm, i, true)?;
+                    probed = Some(Instant::now());
+                }
+                Some(p) if p.elapsed() > WATCHDOG => {
+                    return Err(format!(
+                        "vCPU {i}: no WAKEUP {WATCHDOG:?} after its IRQ line was raised, nor {WATCHDOG:?} after it was raised again: lost wakeup"
+                    ));
+                }
+                _ => {}
             }
         }
         c.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -169,13 +253,12 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
     let fds: Vec<i32> = vm.vcpus.iter().map(|v| v.as_raw_fd()).collect();
     let mut vcpus = std::mem::take(&mut vm.vcpus);
     let vm_fd = &vm.vm;
-    // raised[i]: the line of vCPU i is up for its current request.
-    let raised: Vec<AtomicBool> = (0..nvcpus).map(|_| AtomicBool::new(false)).collect();
-    let raised = &raised;
+    let lines: Vec<Line> = (0..nvcpus).map(|_| Line::default()).collect();
+    let lines = &lines;
     let c = Counters::default();
     let stop = AtomicBool::new(false);
     let start = Instant::now();
-    let (wake_tx, wake_rx) = mpsc::channel::<usize>();
+    let (wake_tx, wake_rx) = mpsc::channel::<(usize, u64)>();
     let result = std::thread::scope(|s| -> TestResult {
         let (tid_tx, tid_rx) = mpsc::channel();
         let mut handles = Vec::new();
@@ -184,7 +267,7 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
             handles.push(s.spawn(move || {
                 // SAFETY: pthread_self() has no preconditions.
                 let _ = tid_tx.send(unsafe { libc::pthread_self() });
-                let r = vcpu_loop(vm_fd, &raised[i], i, vcpu, &wake, stop, c);
+                let r = vcpu_loop(vm_fd, &lines[i], i, vcpu, &wake, stop, c);
                 stop.store(true, Ordering::Relaxed);
                 r
             }));
@@ -195,10 +278,11 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
         let cref = &c;
         let injector = s.spawn(move || -> TestResult {
             let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-            while let Ok(i) = wake_rx.recv() {
+            while let Ok((i, n)) = wake_rx.recv() {
                 std::thread::sleep(Duration::from_micros(rng.next() % 1000));
-                raised[i].store(true, Ordering::SeqCst);
+                lines[i].raised.store(true, Ordering::SeqCst);
                 irq_line_raw(vm_fd, i, true)?;
+                lines[i].set_up(Some(n));
                 cref.injected.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
@@ -238,8 +322,9 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
                 std::process::exit(1);
             }
             for (i, t) in tids.iter().enumerate() {
-                raised[i].store(true, Ordering::SeqCst);
+                lines[i].raised.store(true, Ordering::SeqCst);
                 irq_line_raw(vm_fd, i, true)?;
+                lines[i].set_up(None);
                 // SAFETY: as above.
                 unsafe { kick_thread(*t) }?;
             }
@@ -265,6 +350,12 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
         c.injected.load(Ordering::Relaxed),
         c.wakeups.load(Ordering::Relaxed),
     );
+    let lost = c.lost.load(Ordering::Relaxed);
+    if lost > 0 {
+        return Err(format!(
+            "{lost} lost wakeups in {cycles} cycles: each time, KVM held no raised line until the line was lowered and raised again"
+        ));
+    }
     // Each vCPU may end with one request whose IRQ came only in the final
     // raise-all, so injected may trail wakeups by at most the vCPU count.
     if wakeups > injected + nvcpus as u64 || injected > wakeups + nvcpus as u64 {
