@@ -96,6 +96,8 @@ initramfs: kselftest-tar
 	   echo "bench-smoke 120 /kselftest/kvm/vcpu_suspend_rs --bench-smoke"; \
 	   echo "stress 120 /kselftest/kvm/vcpu_suspend_rs --stress 10 8"; \
 	   echo "stress@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --stress 10 8"; \
+	   echo "fuzz 120 /kselftest/kvm/vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000"; \
+	   echo "fuzz@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000"; \
 	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
 	 } >$(B)/check.list
 	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
@@ -187,6 +189,23 @@ stress: kselftest-tar
 	@$(QEMU) $(B)/Image $(B)/stress.cpio $(LOGS)/stress-console.log
 	python3 $(PROJ)/tools/report.py $(LOGS)/stress-console.log --list $(B)/stress.list \
 		--kunit-min 0 | tee $(LOGS)/stress.ktap
+
+# make fuzz: the fuzzer on both implementations, one boot, FUZZ_STEPS each,
+# from a new seed every time (printed; FUZZ_SEED=N replays). make check
+# runs 3000 steps from the fixed FUZZ_SEED, so that CI is reproducible.
+FUZZ_SEED ?= 1
+FUZZ_STEPS ?= 50000
+.PHONY: fuzz
+fuzz: kselftest-tar
+	@seed=$(if $(filter command line,$(origin FUZZ_SEED)),$(FUZZ_SEED),$$(date +%s)); \
+	 t=$$(( $(FUZZ_STEPS) / 100 + 60 )); \
+	 { echo "fuzz $$t /kselftest/kvm/vcpu_suspend_rs --fuzz $$seed $(FUZZ_STEPS)"; \
+	   echo "fuzz@c $$t /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --fuzz $$seed $(FUZZ_STEPS)"; \
+	 } >$(B)/fuzz.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/fuzz.cpio $(B)/fuzz.list $(KSFT_INSTALL):/kselftest
+	@BOOT_TIMEOUT=7200 $(QEMU) $(B)/Image $(B)/fuzz.cpio $(LOGS)/fuzz-console.log
+	python3 $(PROJ)/tools/report.py $(LOGS)/fuzz-console.log --list $(B)/fuzz.list \
+		--kunit-min 0 | tee $(LOGS)/fuzz.ktap
 
 # make stress-widened: the lost-wakeup experiment behind the series' first
 # patch (tools/stress-widened.sh): with kvm_arch_vcpu_load()'s race window

@@ -27,10 +27,13 @@ PROJ = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B = os.path.join(PROJ, 'build')
 SRC, KOBJ = os.path.join(B, 'src'), os.path.join(B, 'kernel')
 WORK = os.path.join(B, 'mutants')
-# The suspend selftests each mutant is booted with: (name, binary).
+# The suspend tests each mutant is booted with: (name, binary, arguments).
+KSFT = os.path.join(B, 'kselftest/install/kvm')
 TESTS = [
-    ('aarch64/vcpu_suspend', os.path.join(B, 'kselftest/install/kvm/vcpu_suspend')),
-    ('aarch64/vcpu_suspend_rs', os.path.join(B, 'kselftest/install/kvm/vcpu_suspend_rs')),
+    ('aarch64/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
+    ('aarch64/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
+    # The fuzzer, with the seed and budget of make check's but shorter.
+    ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
 ]
 
 
@@ -100,7 +103,7 @@ def run_mutant(m, cpio, log):
     with open(console, encoding='utf-8', errors='replace') as f:
         programs, _, _ = report.split_console(f.read())
     failed, c_failed = [], []
-    for name, _ in TESTS:
+    for name, _, _ in TESTS:
         for prog, bucket in ((f'kvm/{name}', failed), (f'kvm/{name}@c', c_failed)):
             lines, rc, _ = programs.get(prog, ([], None, 0))
             bad = [n for s_, n, _ in report.program_results(prog, lines, rc) if s_ == 'fail']
@@ -120,7 +123,7 @@ def main(argv):
         if unknown:
             raise Error(f'no such mutant: {", ".join(sorted(unknown))}')
         mutants = [m for m in mutants if m['name'] in argv]
-    for _, binary in TESTS:
+    for _, binary, _ in TESTS:
         if not os.path.exists(binary):
             raise Error(f'{binary} missing: run make kselftest-tar first')
     os.makedirs(WORK, exist_ok=True)
@@ -128,16 +131,17 @@ def main(argv):
     open(log, 'w').close()
     lst = os.path.join(WORK, 'list')
     with open(lst, 'w', encoding='utf-8') as f:
-        for name, _ in TESTS:
-            f.write(f'kvm/{name} 120 /kvm/{name}\n')
+        for name, binary, args in TESTS:
+            f.write(f'kvm/{name} 120 /kvm/{os.path.basename(binary)} {args}\n')
         # The same tests on 6.12's C implementation, in the same boot: they
         # must pass, which shows the A/B switch works and the failures above
         # come from the Rust code.
-        for name, _ in TESTS:
-            f.write(f'kvm/{name}@c 120 /bin/with-impl c /kvm/{name}\n')
+        for name, binary, args in TESTS:
+            f.write(f'kvm/{name}@c 120 /bin/with-impl c /kvm/{os.path.basename(binary)} {args}\n')
     cpio = os.path.join(WORK, 'test.cpio')
+    binaries = sorted({binary for _, binary, _ in TESTS})
     if sh([os.path.join(PROJ, 'tools/mkinitramfs.sh'), cpio, lst]
-          + [f'{binary}:/kvm/{name}' for name, binary in TESTS], log):
+          + [f'{binary}:/kvm/{os.path.basename(binary)}' for binary in binaries], log):
         raise Error(f'mkinitramfs failed, see {log}')
 
     rows, bad = [], 0

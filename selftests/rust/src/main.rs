@@ -9,6 +9,8 @@
 //!        vcpu_suspend_rs --bench [N] measure both implementations (A/B kernel)
 //!        vcpu_suspend_rs --bench-smoke  a few cycles of each, KTAP
 //!        vcpu_suspend_rs --stress SECONDS [VCPUS]  bounded stress, KTAP
+//!        vcpu_suspend_rs --fuzz [SEED [STEPS]]  random operations checked
+//!                                    against the model, KTAP
 
 // On a host, only the unit tests use these.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -16,7 +18,11 @@ mod guest;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 mod ktap;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod model;
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 mod psci;
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod rng;
 
 #[cfg(target_arch = "aarch64")]
 mod bench;
@@ -24,6 +30,8 @@ mod bench;
 mod cases;
 #[cfg(target_arch = "aarch64")]
 mod demo;
+#[cfg(target_arch = "aarch64")]
+mod fuzz;
 #[cfg(target_arch = "aarch64")]
 mod stress;
 #[cfg(target_arch = "aarch64")]
@@ -58,6 +66,32 @@ fn main() {
             std::process::exit(1);
         }
         std::process::exit(stress::run_stress(secs as u64, vcpus));
+    }
+    if args.first().map(String::as_str) == Some("--fuzz") {
+        let arg = |i: usize| args.get(i).map(|a| a.parse::<u64>());
+        let seed = match arg(1) {
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_secs()),
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                eprintln!("vcpu_suspend_rs: --fuzz takes a numeric SEED");
+                std::process::exit(2);
+            }
+        };
+        let steps = match arg(2) {
+            None => 2000,
+            Some(Ok(n)) if n > 0 => n,
+            Some(_) => {
+                eprintln!("vcpu_suspend_rs: --fuzz takes a positive number of STEPS");
+                std::process::exit(2);
+            }
+        };
+        if let Err(e) = vm::install_signal_handler() {
+            println!("# {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(fuzz::run_fuzz(seed, steps));
     }
     if args.first().map(String::as_str) == Some("--bench") {
         let cycles = match args.get(1).map(|a| a.parse::<usize>()) {

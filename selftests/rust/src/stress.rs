@@ -17,6 +17,7 @@ use kvm_bindings::{kvm_mp_state, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 use kvm_ioctls::VmFd;
 
 use crate::guest::{self, MMIO_REPORT};
+use crate::rng::Rng;
 use crate::vm::{expect_mmio, irq_line_raw, kick_thread, run, Exit, TestResult, TestVm, VmOpts};
 
 /// No suspended vCPU may stay without its WAKEUP longer after its IRQ line
@@ -75,18 +76,6 @@ impl Line {
     /// When the line went up for the current request.
     fn up_at(&self) -> Option<Instant> {
         self.up.lock().unwrap_or_else(|e| e.into_inner()).1
-    }
-}
-
-/// A small xorshift generator: the stress needs variety, not quality.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
@@ -277,7 +266,7 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
         // Injector: raises each requested IRQ line after a random delay.
         let cref = &c;
         let injector = s.spawn(move || -> TestResult {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
             while let Ok((i, n)) = wake_rx.recv() {
                 std::thread::sleep(Duration::from_micros(rng.next() % 1000));
                 lines[i].raised.store(true, Ordering::SeqCst);
@@ -290,7 +279,7 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
         // Reader: KVM_GET_MP_STATE on random vCPUs; any state it sees must
         // be one of the two this stress sets.
         let reader = s.spawn(|| -> TestResult {
-            let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+            let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
             while !stop.load(Ordering::Relaxed) {
                 let i = (rng.next() % fds.len() as u64) as usize;
                 match get_mp_state_raw(fds[i]) {
@@ -304,7 +293,7 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
             Ok(())
         });
         // Signaller (this thread): signals random vCPU threads until the end.
-        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let mut rng = Rng::new(0x1234_5678_9abc_def1);
         while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
             let t = tids[(rng.next() % tids.len() as u64) as usize];
             // SAFETY: the vCPU threads are not joined before the scope ends.
