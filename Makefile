@@ -102,10 +102,32 @@ initramfs: kselftest-tar
 	 } >$(B)/check.list
 	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
 
+# The regression gate (tools/gate.py): every arm64 KVM selftest of 6.12
+# (selftests/gate.list), the same binaries booted on the pristine kernel
+# and on ours; a test passing on pristine must pass here.
+GATE_LIST := $(PROJ)/selftests/gate.list
+PSRC      := $(B)/pristine/src
+POBJ      := $(B)/pristine/obj
+.PHONY: pristine-kernel gate
+pristine-kernel: tree
+	@$(PROJ)/tools/pristine.sh $(SRC) $(PSRC) $(POBJ)
+
+gate: pristine-kernel kernel kselftest-tar
+	@awk '!/^#/ && NF {n=split($$1, p, "/"); a=""; for (i = 3; i <= NF; i++) a = a " " $$i; \
+	      print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n] a}' $(GATE_LIST) >$(B)/gate.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest
+	@echo "gate: the upstream list on the pristine kernel, then on ours"
+	@BOOT_TIMEOUT=5400 $(QEMU) $(POBJ)/arch/arm64/boot/Image $(B)/gate.cpio $(LOGS)/gate-pristine.log
+	@BOOT_TIMEOUT=5400 $(QEMU) $(B)/Image $(B)/gate.cpio $(LOGS)/gate-project.log
+	python3 $(PROJ)/tools/gate.py $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
+		--list $(B)/gate.list --baseline $(BASELINE) --table $(LOGS)/gate.md \
+		>$(LOGS)/gate.ktap || true
+	@cat $(LOGS)/gate.md
+
 # The report must find every program of the guest's test list.
 REPORT_EXPECT = --list $(B)/check.list
 
-check: initramfs rust-selftest-host patches
+check: initramfs rust-selftest-host patches gate
 	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
 	@echo "check: the series patch by patch (logs: $(B)/bisect/)"
 	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches >$(LOGS)/patches-check.ktap
@@ -117,7 +139,7 @@ check: initramfs rust-selftest-host patches
 	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(LOGS)/host-checks.ktap --host $(LOGS)/rust-host.ktap \
 		--host $(LOGS)/patches-check.ktap --host $(LOGS)/docs-check.ktap \
-		--host $(LOGS)/mutants.ktap --kunit-min 100 \
+		--host $(LOGS)/mutants.ktap --host $(LOGS)/gate.ktap --kunit-min 100 \
 		$(REPORT_EXPECT) | tee $(LOGS)/check.ktap
 	@# Again, now that check.ktap and mutants.ktap hold this run's figures
 	@# for the cover letter.
