@@ -21,7 +21,8 @@ RESULT = re.compile(r'^(not ok|ok) \d+ (.*?)(?:\s+#\s*(?:(SKIP|XFAIL|TODO)\b\s*)
 TIMESTAMP = re.compile(r'^\[\s*\d+\.\d+\] ?')
 SPLAT = re.compile(r'WARNING:|BUG:|Oops|Unable to handle kernel|Kernel panic|'
                    r'Call trace:|KASAN:|UBSAN:|INFO: task .* blocked|'
-                   r'rcu: INFO: rcu_.* detected stall|refcount_t:|list_(add|del) corruption')
+                   r'rcu: INFO: rcu_.* detected stall|refcount_t:|list_(add|del) corruption|'
+                   r'suspected memory leaks')
 
 
 class Report:

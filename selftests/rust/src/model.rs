@@ -2,8 +2,10 @@
 //! The documented semantics of arm64 userspace vCPU suspend, as a small
 //! model of one vCPU with no in-kernel irqchip: what `KVM_SET_MP_STATE`
 //! accepts, and which answers `KVM_RUN` may give in each state. The fuzzer
-//! drives KVM and this model side by side; the cases state the same rules
-//! one at a time. Pure logic, so its own tests run on the host.
+//! drives KVM and this model side by side, and the case
+//! `invalid_state_einval` takes its expectations from it; the other cases
+//! state the same rules one at a time. Pure logic, so its own tests run on
+//! the host.
 //!
 //! The rules (Documentation/virt/kvm/api.rst, 6.12's arm.c):
 //! - arm64 accepts `RUNNABLE`, `STOPPED` and `SUSPENDED`; any other value
