@@ -6,6 +6,8 @@
 #                vCPU being suspended and woken up
 #   make check   build, boot and run every test; KTAP, then
 #                "N passed, N failed, N skipped"; non-zero exit on a failure
+#   also: check-debug, gate, stress, stress-widened, fuzz, bench, mutants,
+#         patches, patches-check, docs-check, kselftest-tar (README.md)
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
 # build/src, a git repository: pristine 6.12 plus tools/series as commits.
@@ -33,7 +35,7 @@ KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
 all: kernel kselftest-tar
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
 
 # Installs what is missing (apt, crates.io); a no-op when all is there.
 setup: $(B)/.setup
