@@ -168,8 +168,10 @@ def main():
     for line in host_lines:
         m = RESULT.match(line)
         if m:
-            rep.add('fail' if m.group(1) == 'not ok' else 'pass', f'host:{m.group(2)}',
-                    m.group(4) or '')
+            status = 'fail' if m.group(1) == 'not ok' else 'pass'
+            if status == 'pass' and m.group(3) == 'SKIP':
+                status = 'skip'
+            rep.add(status, f'host:{m.group(2)}', m.group(4) or '')
 
     for name in args.expect:
         if name not in programs:
