@@ -96,13 +96,24 @@ initramfs: kselftest-tar
 	   echo "kvm/aarch64/vcpu_suspend@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend"; \
 	   echo "kvm/aarch64/vcpu_suspend_rs@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs"; \
 	   echo "bench-smoke 120 /kselftest/kvm/vcpu_suspend_rs --bench-smoke"; \
-	   echo "stress 120 /kselftest/kvm/vcpu_suspend_rs --stress 10 8"; \
-	   echo "stress@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --stress 10 8"; \
-	   echo "fuzz 120 /kselftest/kvm/vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000"; \
-	   echo "fuzz@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000"; \
+	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
+	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \
 	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
 	 } >$(B)/check.list
 	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
+
+# $(call on_both,NAME,SECONDS,PROGRAM ARGS): the guest's test-list lines
+# that run /kselftest/kvm/PROGRAM on the Rust implementation (NAME), then on
+# 6.12's C one (NAME@c), in the same boot.
+on_both = echo "$(1) $(2) /kselftest/kvm/$(3)"; \
+	echo "$(1)@c $(2) /bin/with-impl c /kselftest/kvm/$(3)"
+
+# $(call boot_list,NAME,BOOT_TIMEOUT): boots build/Image with the tests of
+# build/NAME.list and reports them (build/logs/NAME.ktap).
+boot_list = @$(PROJ)/tools/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(KSFT_INSTALL):/kselftest; \
+	BOOT_TIMEOUT=$(2) $(QEMU) $(B)/Image $(B)/$(1).cpio $(LOGS)/$(1)-console.log; \
+	python3 $(PROJ)/tools/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
+		--kunit-min 0 | tee $(LOGS)/$(1).ktap
 
 # The regression gate (tools/gate.py): every arm64 KVM selftest of 6.12
 # (selftests/gate.list), the same binaries booted on the pristine kernel
@@ -206,13 +217,9 @@ STRESS_SECS ?= 60
 STRESS_VCPUS ?= 8
 .PHONY: stress
 stress: kselftest-tar
-	@{ echo "stress $$(( $(STRESS_SECS) + 60 )) /kselftest/kvm/vcpu_suspend_rs --stress $(STRESS_SECS) $(STRESS_VCPUS)"; \
-	   echo "stress@c $$(( $(STRESS_SECS) + 60 )) /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --stress $(STRESS_SECS) $(STRESS_VCPUS)"; \
+	@{ $(call on_both,stress,$$(( $(STRESS_SECS) + 60 )),vcpu_suspend_rs --stress $(STRESS_SECS) $(STRESS_VCPUS)); \
 	 } >$(B)/stress.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/stress.cpio $(B)/stress.list $(KSFT_INSTALL):/kselftest
-	@$(QEMU) $(B)/Image $(B)/stress.cpio $(LOGS)/stress-console.log
-	python3 $(PROJ)/tools/report.py $(LOGS)/stress-console.log --list $(B)/stress.list \
-		--kunit-min 0 | tee $(LOGS)/stress.ktap
+	$(call boot_list,stress,900)
 
 # make fuzz: the fuzzer on both implementations, one boot, FUZZ_STEPS each,
 # from a new seed every time (printed; FUZZ_SEED=N replays). make check
@@ -223,13 +230,9 @@ FUZZ_STEPS ?= 50000
 fuzz: kselftest-tar
 	@seed=$(if $(filter command line,$(origin FUZZ_SEED)),$(FUZZ_SEED),$$(date +%s)); \
 	 t=$$(( $(FUZZ_STEPS) / 100 + 60 )); \
-	 { echo "fuzz $$t /kselftest/kvm/vcpu_suspend_rs --fuzz $$seed $(FUZZ_STEPS)"; \
-	   echo "fuzz@c $$t /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs --fuzz $$seed $(FUZZ_STEPS)"; \
+	 { $(call on_both,fuzz,$$t,vcpu_suspend_rs --fuzz $$seed $(FUZZ_STEPS)); \
 	 } >$(B)/fuzz.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/fuzz.cpio $(B)/fuzz.list $(KSFT_INSTALL):/kselftest
-	@BOOT_TIMEOUT=7200 $(QEMU) $(B)/Image $(B)/fuzz.cpio $(LOGS)/fuzz-console.log
-	python3 $(PROJ)/tools/report.py $(LOGS)/fuzz-console.log --list $(B)/fuzz.list \
-		--kunit-min 0 | tee $(LOGS)/fuzz.ktap
+	$(call boot_list,fuzz,7200)
 
 # make stress-widened: the lost-wakeup experiment behind the series' first
 # patch (tools/stress-widened.sh): with kvm_arch_vcpu_load()'s race window
