@@ -221,6 +221,37 @@ stress: kselftest-tar
 	 } >$(B)/stress.list
 	$(call boot_list,stress,900)
 
+# make linux-suspend: selftests/vmm, a small VMM on rust-vmm crates
+# (suspend_vmm) that boots build/Image as a nested Linux guest (vGICv3, 2
+# vCPUs, 16550, PL031) and takes it through suspend to RAM: PSCI
+# SYSTEM_SUSPEND -> KVM_MP_STATE_SUSPENDED, woken by the RTC alarm's SPI
+# (KVM_SYSTEM_EVENT_WAKEUP), resumed at the PSCI entry point; on the Rust and
+# on the C implementation, in one boot. VMM_OPTS adds options (e.g.
+# --no-rtc-irq, which must fail). make vmm builds the VMM alone.
+VMM_CRATE := $(PROJ)/selftests/vmm
+VMM_BIN   := $(B)/vmm/$(RUST_TGT)/release/suspend_vmm
+VMM_OPTS  ?=
+VMM_CMD   := /kselftest/kvm/suspend_vmm /guest/Image /guest/initrd.cpio $(VMM_OPTS)
+.PHONY: vmm linux-suspend
+vmm: setup
+	@echo "vmm: cargo build (log: $(LOGS)/vmm.log)"
+	@mkdir -p $(LOGS)
+	@cd $(VMM_CRATE) && RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked \
+		--release --target $(RUST_TGT) --target-dir $(B)/vmm \
+		>$(LOGS)/vmm.log 2>&1 || { tail -30 $(LOGS)/vmm.log; exit 1; }
+
+linux-suspend: kernel vmm
+	@$(VMM_CRATE)/guest/mkinitrd.sh $(B)/vmm/l2-initrd.cpio
+	@{ echo "linux-suspend 300 $(VMM_CMD)"; \
+	   echo "linux-suspend@c 300 /bin/with-impl c $(VMM_CMD)"; \
+	 } >$(B)/linux-suspend.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/linux-suspend.cpio $(B)/linux-suspend.list \
+		$(VMM_BIN):/kselftest/kvm/suspend_vmm $(B)/Image:/guest/Image \
+		$(B)/vmm/l2-initrd.cpio:/guest/initrd.cpio
+	@BOOT_TIMEOUT=900 $(QEMU) $(B)/Image $(B)/linux-suspend.cpio $(LOGS)/linux-suspend-console.log
+	python3 $(PROJ)/tools/report.py $(LOGS)/linux-suspend-console.log \
+		--list $(B)/linux-suspend.list --kunit-min 0 | tee $(LOGS)/linux-suspend.ktap
+
 # make fuzz: the fuzzer on both implementations, one boot, FUZZ_STEPS each,
 # from a new seed every time (printed; FUZZ_SEED=N replays). make check
 # runs 3000 steps from the fixed FUZZ_SEED, so that CI is reproducible.
