@@ -8,7 +8,7 @@ pub const MP_STATE_RUNNABLE: u32 = 0;
 /// `KVM_MP_STATE_STOPPED` (a PSCI-OFF core on arm64).
 pub const MP_STATE_STOPPED: u32 = 5;
 /// `KVM_MP_STATE_SUSPENDED`.
-pub const MP_STATE_SUSPENDED: u32 = 9;
+pub const MP_STATE_SUSPENDED: u32 = 10;
 
 /// PSCI return code DENIED.
 pub const PSCI_RET_DENIED: i64 = -3;

@@ -37,6 +37,13 @@ use suspend_vmm::vlog;
 
 use crate::opts::Opts;
 
+// The PSCI logic's mp_state numbers are KVM's.
+const _: () = {
+    assert!(psci::MP_STATE_RUNNABLE == kvm_bindings::KVM_MP_STATE_RUNNABLE);
+    assert!(psci::MP_STATE_STOPPED == kvm_bindings::KVM_MP_STATE_STOPPED);
+    assert!(psci::MP_STATE_SUSPENDED == kvm_bindings::KVM_MP_STATE_SUSPENDED);
+};
+
 /// What the guest prints for its verdict.
 const GUEST_PASS: &str = "SUSPEND-TEST: PASS";
 const GUEST_FAIL: &str = "SUSPEND-TEST: FAIL";
@@ -715,7 +722,7 @@ fn setup(opts: &Opts) -> Result<(Arc<Shared>, Vec<VcpuFd>, GuestMemoryMmap), Str
     mem.write_slice(&initrd, GuestAddress(lay.initrd_start))
         .map_err(|e| format!("writing the initrd: {e}"))?;
     let mut cmdline =
-        "console=ttyS0 earlycon rdinit=/init quiet loglevel=4 no_console_suspend".to_string();
+        "console=ttyS0 earlycon rdinit=/init quiet loglevel=4 no_console_suspend kunit.enable=0 panic=-1".to_string();
     cmdline.push_str(&format!(" alarm={}", opts.alarm));
     if !opts.cmdline_extra.is_empty() {
         cmdline.push(' ');
@@ -914,11 +921,12 @@ pub fn run(opts: Opts) -> i32 {
             break;
         }
         let o = lock(&sh.obs);
-        if let (true, Some(t)) = (o.in_suspended_run, o.alarm_fired_at) {
-            if t.elapsed() > opts.wake_timeout {
+        // Bounded from the later of the suspend and the alarm.
+        if let (true, Some(a), Some(s)) = (o.in_suspended_run, o.alarm_fired_at, o.suspended_at) {
+            if a.max(s).elapsed() > opts.wake_timeout {
                 drop(o);
                 sh.fail(format!(
-                    "vCPU still suspended {} s after the RTC alarm fired: no KVM_SYSTEM_EVENT_WAKEUP",
+                    "vCPU still suspended {} s after the RTC alarm fired (and after it was suspended): no KVM_SYSTEM_EVENT_WAKEUP",
                     opts.wake_timeout.as_secs()
                 ));
                 stuck = true;
