@@ -342,25 +342,35 @@ impl Shared {
             return;
         }
         let irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | intid;
+        // Noted before the ioctl: the vCPU may see its WAKEUP before
+        // KVM_IRQ_LINE has returned here.
         let t = Instant::now();
+        let before = if want {
+            lock(&self.obs).spi_raised_at.replace(t)
+        } else {
+            None
+        };
+        vlog!(
+            "RTC",
+            "KVM_IRQ_LINE(SPI INTID {intid}, level {}): {}",
+            u8::from(want),
+            if want {
+                "raising the alarm interrupt"
+            } else {
+                "lowering the alarm interrupt (the guest cleared it)"
+            }
+        );
         match self.vm.set_irq_line(irq, want) {
             Ok(()) => {
                 r.level = want;
-                if want {
-                    lock(&self.obs).spi_raised_at = Some(t);
-                }
-                vlog!(
-                    "RTC",
-                    "KVM_IRQ_LINE(SPI INTID {intid}, level {}) -> ok: alarm interrupt {}",
-                    u8::from(want),
-                    if want {
-                        "raised"
-                    } else {
-                        "lowered (guest cleared it)"
-                    }
-                );
+                vlog!("RTC", "KVM_IRQ_LINE -> ok in {:.3} ms", ms(t.elapsed()));
             }
-            Err(e) => self.fail(format!("KVM_IRQ_LINE(INTID {intid}, {want}): {e}")),
+            Err(e) => {
+                if want {
+                    lock(&self.obs).spi_raised_at = before;
+                }
+                self.fail(format!("KVM_IRQ_LINE(INTID {intid}, {want}): {e}"))
+            }
         }
     }
 
