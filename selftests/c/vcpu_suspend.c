@@ -8,16 +8,27 @@
  * in-kernel irqchip) makes KVM_RUN exit with KVM_SYSTEM_EVENT_WAKEUP and a
  * zeroed payload; anything else that ends the wait (a signal) makes it fail
  * with EINTR. The state is sticky until userspace sets another one.
+ *
+ * The vgic_* cases do the same with an in-kernel vGICv3, as VMMs run guests:
+ * an SPI, the guest's own virtual timer and an SGI from another vCPU wake
+ * the vCPU; an interrupt the guest's GIC state masks does not. Whether a
+ * vCPU is waiting is read from KVM's "blocking" statistic.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
+#include <linux/sizes.h>
+
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
 #include "kvm_test_harness.h"
+#include "arch_timer.h"
+#include "gic.h"
+#include "gic_v3.h"
+#include "vgic.h"
 
 /* How long a vCPU must stay in KVM_RUN to count as blocked. */
 #define BLOCKED_MS		200
@@ -111,16 +122,6 @@ static void assert_wakeup_exit(struct kvm_vcpu *vcpu, int ret, int err)
 			    i, run->system_event.data[i]);
 }
 
-/* KVM_RUN in the calling thread; a wakeup event must already be pending. */
-static void run_expect_wakeup(struct kvm_vcpu *vcpu)
-{
-	int ret;
-
-	scribble_system_event(vcpu->run);
-	ret = __vcpu_run(vcpu);
-	assert_wakeup_exit(vcpu, ret, errno);
-}
-
 /* KVM_RUN in the calling thread; the guest must report stage @stage. */
 static void run_expect_sync(struct kvm_vcpu *vcpu, uint64_t arg)
 {
@@ -140,11 +141,53 @@ static void run_expect_sync(struct kvm_vcpu *vcpu, uint64_t arg)
 }
 
 /*
+ * A vCPU's binary statistics. KVM_GET_STATS_FD, like every vCPU ioctl,
+ * waits for vcpu->mutex, which KVM_RUN holds: open them before KVM_RUN.
+ */
+struct vcpu_stats {
+	int fd;
+	struct kvm_stats_header header;
+	struct kvm_stats_desc *descs;
+};
+
+static void vcpu_stats_open(struct vcpu_stats *st, struct kvm_vcpu *vcpu)
+{
+	st->fd = vcpu_get_stats_fd(vcpu);
+	read_stats_header(st->fd, &st->header);
+	st->descs = read_stats_descriptors(st->fd, &st->header);
+}
+
+static void vcpu_stats_close(struct vcpu_stats *st)
+{
+	free(st->descs);
+	close(st->fd);
+}
+
+/* The value of statistic @name, such as "blocking". */
+static uint64_t vcpu_stat(struct vcpu_stats *st, const char *name)
+{
+	struct kvm_stats_desc *desc;
+	uint64_t data = 0;
+	int i;
+
+	for (i = 0; i < st->header.num_desc; i++) {
+		desc = get_stats_descriptor(st->descs, i, &st->header);
+		if (!strcmp(desc->name, name)) {
+			read_stat_data(st->fd, &st->header, desc, &data, 1);
+			return data;
+		}
+	}
+	TEST_FAIL("no vCPU statistic \"%s\"", name);
+	return 0;
+}
+
+/*
  * KVM_RUN in a thread of its own, so that the test can watch it block,
  * measure its CPU time, interrupt it with a signal or wake it up.
  */
 struct runner {
 	struct kvm_vcpu *vcpu;
+	struct vcpu_stats stats;
 	pthread_t thread;
 	atomic_bool done;
 	int ret;
@@ -174,6 +217,7 @@ static void runner_start(struct runner *r, struct kvm_vcpu *vcpu)
 	r->vcpu = vcpu;
 	r->ret = 0;
 	r->err = 0;
+	vcpu_stats_open(&r->stats, vcpu);
 	atomic_store(&r->done, false);
 	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_fn, r),
 		    "pthread_create failed");
@@ -196,6 +240,31 @@ static bool runner_wait(struct runner *r, unsigned int ms)
 	return atomic_load(&r->done);
 }
 
+/*
+ * Wait until the vCPU of @r waits in kvm_vcpu_block(), as KVM's "blocking"
+ * statistic says: from then on, an event that wakes it is one that came
+ * while it was waiting.
+ */
+static void wait_blocking(struct runner *r, const char *what)
+{
+	uint64_t end = now_ns(CLOCK_MONOTONIC) + RETURN_TIMEOUT_MS * 1000000ul;
+
+	while (!atomic_load(&r->done) && !vcpu_stat(&r->stats, "blocking") &&
+	       now_ns(CLOCK_MONOTONIC) < end)
+		usleep(1000);
+	TEST_ASSERT(!atomic_load(&r->done),
+		    "%s: expected KVM_RUN to block, it returned %d (errno %d), exit_reason %s, system_event.type %u",
+		    what, r->ret, r->err, exit_reason_str(r->vcpu->run->exit_reason),
+		    r->vcpu->run->system_event.type);
+	TEST_ASSERT(vcpu_stat(&r->stats, "blocking"),
+		    "%s: KVM_RUN neither returned nor blocked in %u ms",
+		    what, RETURN_TIMEOUT_MS);
+}
+
+/*
+ * For a vCPU that waits without kvm_vcpu_block() (a STOPPED one): it is
+ * still in KVM_RUN after BLOCKED_MS.
+ */
 static void assert_blocked(struct runner *r, const char *what)
 {
 	TEST_ASSERT(!runner_wait(r, BLOCKED_MS),
@@ -209,6 +278,7 @@ static void runner_join(struct runner *r, const char *what)
 	TEST_ASSERT(runner_wait(r, RETURN_TIMEOUT_MS),
 		    "%s: KVM_RUN still blocked after %u ms", what, RETURN_TIMEOUT_MS);
 	pthread_join(r->thread, NULL);
+	vcpu_stats_close(&r->stats);
 }
 
 /*
@@ -225,6 +295,26 @@ static void runner_interrupt(struct runner *r)
 		runner_wait(r, 50);
 	}
 	runner_join(r, "after SIGUSR1");
+}
+
+/*
+ * KVM_RUN with a wakeup event already pending: WAKEUP, at once. Run in a
+ * thread, so that a KVM that keeps waiting is a failure, not a hang.
+ */
+static void run_expect_wakeup(struct kvm_vcpu *vcpu)
+{
+	struct runner r;
+
+	scribble_system_event(vcpu->run);
+	runner_start(&r, vcpu);
+	if (!runner_wait(&r, RETURN_TIMEOUT_MS)) {
+		runner_interrupt(&r);
+		TEST_FAIL("a wakeup event is pending, yet KVM_RUN still waited after %u ms; a signal then gave %d (errno %d), mp_state %s",
+			  RETURN_TIMEOUT_MS, r.ret, r.err,
+			  mp_state_name(get_mp_state(vcpu)));
+	}
+	runner_join(&r, "with a wakeup event pending");
+	assert_wakeup_exit(vcpu, r.ret, r.err);
 }
 
 static void assert_eintr(struct runner *r)
@@ -264,7 +354,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, blocks_without_cpu, guest_code)
 	runner_start(&r, vcpu);
 	TEST_ASSERT(!pthread_getcpuclockid(r.thread, &clock),
 		    "pthread_getcpuclockid failed");
-	assert_blocked(&r, "suspended, nothing pending");
+	wait_blocking(&r, "suspended, nothing pending");
 
 	cpu0 = now_ns(clock);
 	wall0 = now_ns(CLOCK_MONOTONIC);
@@ -296,7 +386,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, irq_wakes_with_zeroed_event, guest_code)
 	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 	scribble_system_event(vcpu->run);
 	runner_start(&r, vcpu);
-	assert_blocked(&r, "suspended, nothing pending");
+	wait_blocking(&r, "suspended, nothing pending");
 
 	set_irq_line(vcpu, 1);
 	runner_join(&r, "after raising the IRQ line");
@@ -315,7 +405,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, signal_gives_eintr, guest_code)
 
 	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 	runner_start(&r, vcpu);
-	assert_blocked(&r, "suspended, nothing pending");
+	wait_blocking(&r, "suspended, nothing pending");
 	runner_interrupt(&r);
 	assert_eintr(&r);
 	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
@@ -343,7 +433,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, sticky, guest_code)
 
 	set_irq_line(vcpu, 0);
 	runner_start(&r, vcpu);
-	assert_blocked(&r, "still suspended, IRQ line lowered");
+	wait_blocking(&r, "still suspended, IRQ line lowered");
 	runner_interrupt(&r);
 	assert_eintr(&r);
 	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
@@ -502,6 +592,318 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, immediate_exit, guest_code)
 	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 	/* The suspend request survived the immediate exit. */
 	run_expect_wakeup(vcpu);
+}
+
+/*
+ * Re-init keeps a raised line: KVM_ARM_VCPU_INIT on a vCPU that has run
+ * does not reset the IRQ line userspace raised, so a suspend right after it
+ * wakes at once.
+ */
+KVM_ONE_VCPU_TEST(vcpu_suspend, reinit_keeps_raised_line, guest_code)
+{
+	vcpu_args_set(vcpu, 1, GUEST_COOKIE);
+	set_irq_line(vcpu, 1);
+	run_expect_sync(vcpu, GUEST_COOKIE);
+	aarch64_vcpu_setup(vcpu, NULL);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	run_expect_wakeup(vcpu);
+}
+
+/*
+ * With an in-kernel vGICv3. Guest interrupts stay masked in PSTATE (a
+ * suspended vCPU does not run; KVM looks at the GIC state only), so the
+ * guest needs no handler.
+ */
+#define VGIC_NR_IRQS		64
+#define WAKE_SPI		(MIN_SPI + 5)
+#define WAKE_SGI		3
+#define VTIMER_MS		500
+
+enum vgic_mask {
+	VGIC_UNMASKED,
+	VGIC_SPI_DISABLED,	/* GICD_ICENABLER */
+	VGIC_DIST_DISABLED,	/* GICD_CTLR without its Group 1 enable */
+	VGIC_PMR_MASKED,	/* ICC_PMR_EL1 at or above the SPI's priority */
+};
+
+#define STAGE_READY		1
+#define STAGE_RESUMED		2
+#define STAGE_SGI_SENT		3
+/*
+ * A PMR that masks the SPI's default priority (0xa0), and the one the
+ * selftests' GIC library sets, which does not.
+ */
+#define PMR_MASKING		0x80
+#define PMR_UNMASKING		0xf0
+
+static uint32_t vtimer_irq;
+
+static void guest_vgic_code(uint64_t mask)
+{
+	gic_init(GIC_V3, 1);
+	/* KVM resets SPIs edge-triggered; level lets the test lower it. */
+	gic_irq_set_config(WAKE_SPI, false);
+	gic_irq_enable(WAKE_SPI);
+	switch (mask) {
+	case VGIC_SPI_DISABLED:
+		gic_irq_disable(WAKE_SPI);
+		break;
+	case VGIC_DIST_DISABLED:
+		writel(GICD_CTLR_ARE_NS, GICD_BASE_GVA + GICD_CTLR);
+		break;
+	case VGIC_PMR_MASKED:
+		gic_set_priority_mask(PMR_MASKING);
+		break;
+	}
+	GUEST_SYNC(STAGE_READY);
+	GUEST_SYNC(STAGE_RESUMED);
+	GUEST_DONE();
+}
+
+/* The guest arms its virtual timer @ms ahead, unmasked, and reports. */
+static void guest_vtimer_code(void)
+{
+	gic_init(GIC_V3, 1);
+	gic_irq_enable(vtimer_irq);
+	timer_set_ctl(VIRTUAL, CTL_IMASK);
+	timer_set_cval(VIRTUAL, timer_get_cntct(VIRTUAL) + msec_to_cycles(VTIMER_MS));
+	timer_set_ctl(VIRTUAL, CTL_ENABLE);
+	GUEST_SYNC(STAGE_READY);
+	GUEST_DONE();
+}
+
+/* vCPU 1 sends WAKE_SGI to vCPU 0 (Aff0 0) once both are ready. */
+static void guest_sgi_code(void)
+{
+	gic_init(GIC_V3, 2);
+	gic_irq_enable(WAKE_SGI);
+	GUEST_SYNC(STAGE_READY);
+	if (guest_get_vcpuid() == 1) {
+		write_sysreg_s((uint64_t)WAKE_SGI << ICC_SGI1R_SGI_ID_SHIFT | BIT(0),
+			       SYS_ICC_SGI1R_EL1);
+		isb();
+		GUEST_SYNC(STAGE_SGI_SENT);
+	}
+	GUEST_DONE();
+}
+
+static int vgic_setup(struct kvm_vm *vm, unsigned int nr_vcpus)
+{
+	int gic_fd = vgic_v3_setup(vm, nr_vcpus, VGIC_NR_IRQS);
+
+	__TEST_REQUIRE(gic_fd >= 0, "no in-kernel vGICv3 (%d)", gic_fd);
+	return gic_fd;
+}
+
+/* The SPI line through KVM_IRQ_LINE (KVM_ARM_IRQ_TYPE_SPI). */
+static void set_spi(struct kvm_vm *vm, int level)
+{
+	kvm_arm_irq_line(vm, WAKE_SPI, level);
+}
+
+/* A suspended vCPU: it must wait in KVM_RUN, and a signal gives EINTR. */
+static void expect_blocks_then_eintr(struct kvm_vcpu *vcpu, const char *what)
+{
+	struct runner r;
+
+	runner_start(&r, vcpu);
+	wait_blocking(&r, what);
+	TEST_ASSERT(!runner_wait(&r, BLOCKED_MS),
+		    "%s: KVM_RUN returned %d (errno %d), exit_reason %s, system_event.type %u",
+		    what, r.ret, r.err, exit_reason_str(vcpu->run->exit_reason),
+		    vcpu->run->system_event.type);
+	runner_interrupt(&r);
+	assert_eintr(&r);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+}
+
+/* A suspended vCPU: wait until it blocks, call @wake, expect WAKEUP. */
+static void expect_woken_by(struct kvm_vcpu *vcpu, void (*wake)(void *),
+			    void *arg, const char *what)
+{
+	struct runner r;
+
+	scribble_system_event(vcpu->run);
+	runner_start(&r, vcpu);
+	wait_blocking(&r, what);
+	wake(arg);
+	runner_join(&r, what);
+	assert_wakeup_exit(vcpu, r.ret, r.err);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+}
+
+static void raise_spi(void *vm)
+{
+	set_spi(vm, 1);
+}
+
+/* a. An SPI raised with KVM_IRQ_LINE wakes the suspended vCPU. */
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_spi_wakes, guest_vgic_code)
+{
+	vgic_setup(vcpu->vm, 1);
+	vcpu_args_set(vcpu, 1, VGIC_UNMASKED);
+	run_expect_sync(vcpu, STAGE_READY);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	expect_woken_by(vcpu, raise_spi, vcpu->vm, "suspended, SPI not raised yet");
+}
+
+/*
+ * b. The same SPI, masked by the guest's GIC state, does not wake the vCPU;
+ *    once userspace unmasks it through the vGIC's registers, it does.
+ */
+static void vgic_masked_spi(struct kvm_vcpu *vcpu, enum vgic_mask mask)
+{
+	int gic_fd = vgic_setup(vcpu->vm, 1);
+	uint64_t pmr;
+	uint32_t val;
+
+	vcpu_args_set(vcpu, 1, mask);
+	run_expect_sync(vcpu, STAGE_READY);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	set_spi(vcpu->vm, 1);
+	expect_blocks_then_eintr(vcpu, "suspended, SPI raised but masked");
+
+	/* No vCPU is in KVM_RUN now, so the vGIC's registers may be written. */
+	switch (mask) {
+	case VGIC_SPI_DISABLED:
+		val = BIT(WAKE_SPI % 32);
+		kvm_device_attr_set(gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+				    GICD_ISENABLER + WAKE_SPI / 32 * 4, &val);
+		break;
+	case VGIC_DIST_DISABLED:
+		kvm_device_attr_get(gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+				    GICD_CTLR, &val);
+		val |= GICD_CTLR_ENABLE_G1A;
+		kvm_device_attr_set(gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+				    GICD_CTLR, &val);
+		/*
+		 * KVM forwards no SPI that became pending while the
+		 * distributor was disabled, and enabling it does not look
+		 * for one: the device asserts its line again.
+		 */
+		set_spi(vcpu->vm, 0);
+		set_spi(vcpu->vm, 1);
+		break;
+	case VGIC_PMR_MASKED:
+		pmr = PMR_UNMASKING;
+		/* ICC_PMR_EL1 of the vCPU with MPIDR 0: op0 3, op1 0, CRn 4, CRm 6, op2 0 */
+		kvm_device_attr_set(gic_fd, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS,
+				    3 << 14 | 0 << 11 | 4 << 7 | 6 << 3 | 0, &pmr);
+		break;
+	default:
+		TEST_FAIL("mask %d", mask);
+	}
+	run_expect_wakeup(vcpu);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+}
+
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_spi_disabled_no_wakeup, guest_vgic_code)
+{
+	vgic_masked_spi(vcpu, VGIC_SPI_DISABLED);
+}
+
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_dist_disabled_no_wakeup, guest_vgic_code)
+{
+	vgic_masked_spi(vcpu, VGIC_DIST_DISABLED);
+}
+
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_pmr_masked_no_wakeup, guest_vgic_code)
+{
+	vgic_masked_spi(vcpu, VGIC_PMR_MASKED);
+}
+
+/*
+ * c. The guest's own virtual timer wakes it, with nothing from userspace:
+ *    KVM_RUN returns WAKEUP once the timer's compare value has passed.
+ */
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_vtimer_wakes, guest_vtimer_code)
+{
+	uint64_t cval, cnt;
+	struct runner r;
+
+	vcpu_device_attr_get(vcpu, KVM_ARM_VCPU_TIMER_CTRL,
+			     KVM_ARM_VCPU_TIMER_IRQ_VTIMER, &vtimer_irq);
+	sync_global_to_guest(vcpu->vm, vtimer_irq);
+	vgic_setup(vcpu->vm, 1);
+	run_expect_sync(vcpu, STAGE_READY);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	scribble_system_event(vcpu->run);
+	runner_start(&r, vcpu);
+	wait_blocking(&r, "suspended, virtual timer armed");
+	runner_join(&r, "waiting for the guest's virtual timer");
+	assert_wakeup_exit(vcpu, r.ret, r.err);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+
+	vcpu_get_reg(vcpu, KVM_REG_ARM_TIMER_CVAL, &cval);
+	vcpu_get_reg(vcpu, KVM_REG_ARM_TIMER_CNT, &cnt);
+	TEST_ASSERT(cnt >= cval,
+		    "WAKEUP before the virtual timer fired: CNTVCT 0x%lx < CNTV_CVAL 0x%lx",
+		    cnt, cval);
+}
+
+/* d. An SGI that vCPU 1's guest code sends wakes suspended vCPU 0. */
+struct sgi_sender {
+	struct kvm_vcpu *vcpu;
+};
+
+static void send_sgi(void *arg)
+{
+	struct sgi_sender *s = arg;
+
+	run_expect_sync(s->vcpu, STAGE_SGI_SENT);
+}
+
+/* Its own VM with two vCPUs; the fixture's is not used. */
+TEST_F(vcpu_suspend, vgic_sgi_from_other_vcpu)
+{
+	struct kvm_vcpu *vcpus[2];
+	struct sgi_sender sender;
+	struct kvm_vm *vm;
+
+	vm = vm_create_with_vcpus(2, guest_sgi_code, vcpus);
+	vgic_setup(vm, 2);
+	run_expect_sync(vcpus[0], STAGE_READY);
+	run_expect_sync(vcpus[1], STAGE_READY);
+
+	set_mp_state(vcpus[0], KVM_MP_STATE_SUSPENDED);
+	sender.vcpu = vcpus[1];
+	expect_woken_by(vcpus[0], send_sgi, &sender, "vCPU 0 suspended, no SGI yet");
+	kvm_vm_free(vm);
+}
+
+/*
+ * e. Signal, sticky and resume hold with the vGIC as without: a signal
+ *    gives EINTR; WAKEUP again and again while the SPI is pending; blocking
+ *    again once it is lowered; RUNNABLE resumes the guest where it was.
+ */
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_signal_sticky_resume, guest_vgic_code)
+{
+	uint64_t regs[NR_CORE_REGS];
+	int i;
+
+	vgic_setup(vcpu->vm, 1);
+	vcpu_args_set(vcpu, 1, VGIC_UNMASKED);
+	run_expect_sync(vcpu, STAGE_READY);
+	get_core_regs(vcpu, regs);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	expect_blocks_then_eintr(vcpu, "suspended, nothing pending");
+
+	set_spi(vcpu->vm, 1);
+	for (i = 0; i < 3; i++) {
+		run_expect_wakeup(vcpu);
+		assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	}
+	set_spi(vcpu->vm, 0);
+	expect_blocks_then_eintr(vcpu, "still suspended, SPI lowered");
+
+	assert_core_regs(vcpu, regs);
+	set_mp_state(vcpu, KVM_MP_STATE_RUNNABLE);
+	run_expect_sync(vcpu, STAGE_RESUMED);
 }
 
 int main(int argc, char *argv[])

@@ -13,7 +13,7 @@ use crate::guest::{GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
 use crate::psci::{self, CoreState, Decision, RESUME_PSTATE};
 use crate::vm::{
     expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, mp_name, pc_reg, pstate_reg, run,
-    run_in_thread, xreg, Exit, TestResult,
+    run_in_thread, xreg, Exit, TestResult, Waits,
 };
 
 struct Narrator(Instant);
@@ -67,7 +67,7 @@ pub fn run_demo() -> TestResult {
         "VMM",
         "KVM_RUN with nothing pending; another thread sends a signal after 200 ms",
     );
-    let r = run_in_thread(&mut vm.vcpus[0], || Ok(false))?;
+    let r = run_in_thread(&mut vm.vcpus[0], Waits::Sleeping, || Ok(false))?;
     n.say(
         "KVM",
         format!(
@@ -90,7 +90,7 @@ pub fn run_demo() -> TestResult {
     );
     let vmfd = &vm.vm;
     let mut raised = Instant::now();
-    let r = run_in_thread(&mut vm.vcpus[0], || {
+    let r = run_in_thread(&mut vm.vcpus[0], Waits::Sleeping, || {
         raised = Instant::now();
         irq_line_raw(vmfd, 0, true)?;
         Ok(true)

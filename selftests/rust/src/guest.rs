@@ -17,6 +17,39 @@ pub const fn str_x(rt: u32, rn: u32) -> u32 {
     0xf900_0000 | (rn << 5) | rt
 }
 
+/// A system register as (op0, op1, CRn, CRm, op2).
+pub type SysReg = [u32; 5];
+/// `CNTVCT_EL0`, the virtual count.
+pub const CNTVCT_EL0: SysReg = [3, 3, 14, 0, 2];
+/// `CNTV_CTL_EL0`, the virtual timer's control.
+pub const CNTV_CTL_EL0: SysReg = [3, 3, 14, 3, 1];
+/// `CNTV_CVAL_EL0`, the virtual timer's compare value.
+pub const CNTV_CVAL_EL0: SysReg = [3, 3, 14, 3, 2];
+/// `ICC_SGI1R_EL1`, which sends a Group 1 SGI.
+pub const ICC_SGI1R_EL1: SysReg = [3, 0, 12, 11, 5];
+
+const fn sysreg_bits([op0, op1, crn, crm, op2]: SysReg) -> u32 {
+    ((op0 - 2) << 19) | (op1 << 16) | (crn << 12) | (crm << 8) | (op2 << 5)
+}
+
+/// `MRS Xt, reg`.
+pub const fn mrs(rt: u32, reg: SysReg) -> u32 {
+    0xd530_0000 | sysreg_bits(reg) | rt
+}
+
+/// `MSR reg, Xt`.
+pub const fn msr(reg: SysReg, rt: u32) -> u32 {
+    0xd510_0000 | sysreg_bits(reg) | rt
+}
+
+/// `ADD Xd, Xn, Xm`.
+pub const fn add_x(rd: u32, rn: u32, rm: u32) -> u32 {
+    0x8b00_0000 | (rm << 16) | (rn << 5) | rd
+}
+
+/// `ISB`.
+pub const ISB: u32 = 0xd503_3fdf;
+
 /// `HVC #0`: the SMCCC conduit KVM uses for PSCI.
 pub const HVC_0: u32 = 0xd400_0002;
 
@@ -110,6 +143,58 @@ pub fn mmio_loop() -> Vec<u32> {
     code
 }
 
+/// "vtimer": arm the virtual timer `ticks` ahead of now, enabled and
+/// unmasked (its interrupt stays masked in PSTATE), then the stages.
+///
+/// ```text
+///     mrs  x0, cntvct_el0
+///     mov  x1, #ticks
+///     add  x0, x0, x1
+///     msr  cntv_cval_el0, x0
+///     mov  x0, #1            // ENABLE, not IMASK
+///     msr  cntv_ctl_el0, x0
+///     isb
+///     (stages)
+/// ```
+pub fn vtimer(ticks: u64) -> Vec<u32> {
+    let mut code = vec![mrs(0, CNTVCT_EL0)];
+    code.extend(load_imm64(1, ticks));
+    code.extend([
+        add_x(0, 0, 1),
+        msr(CNTV_CVAL_EL0, 0),
+        movz(0, 1, 0),
+        msr(CNTV_CTL_EL0, 0),
+        ISB,
+    ]);
+    code.extend(stages());
+    code
+}
+
+/// Offset in guest memory of `sgi_sender()` in `stages_and_sgi_sender()`.
+pub const SGI_SENDER_OFFSET: u64 = 0x200;
+
+/// "stages" at `GUEST_BASE` (vCPU 0), and at `SGI_SENDER_OFFSET` code that
+/// writes `sgi1r` to `ICC_SGI1R_EL1`, then reports it at `MMIO_REPORT + 16`
+/// (vCPU 1).
+///
+/// ```text
+///     mov  x0, #sgi1r
+///     msr  icc_sgi1r_el1, x0
+///     isb
+///     mov  x9, #(MMIO_REPORT + 16)
+///     str  x0, [x9]
+///     b    .
+/// ```
+pub fn stages_and_sgi_sender(sgi1r: u64) -> Vec<u32> {
+    let mut code = stages();
+    code.resize((SGI_SENDER_OFFSET / 4) as usize, B_SELF);
+    code.extend(load_imm64(0, sgi1r));
+    code.extend([msr(ICC_SGI1R_EL1, 0), ISB]);
+    code.extend(load_imm64(9, MMIO_REPORT + 16));
+    code.extend([str_x(0, 9), B_SELF]);
+    code
+}
+
 /// Guest code as the bytes to copy into guest memory (little endian).
 pub fn to_bytes(code: &[u32]) -> Vec<u8> {
     code.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -131,6 +216,12 @@ mod tests {
         assert_eq!(HVC_0, 0xd400_0002); // hvc #0
         assert_eq!(B_SELF, 0x1400_0000); // b .
         assert_eq!(B_BACK, 0x17ff_ffff); // b .-4
+        assert_eq!(mrs(0, CNTVCT_EL0), 0xd53b_e040); // mrs x0, cntvct_el0
+        assert_eq!(msr(CNTV_CVAL_EL0, 0), 0xd51b_e340); // msr cntv_cval_el0, x0
+        assert_eq!(msr(CNTV_CTL_EL0, 0), 0xd51b_e320); // msr cntv_ctl_el0, x0
+        assert_eq!(msr(ICC_SGI1R_EL1, 0), 0xd518_cba0); // msr icc_sgi1r_el1, x0
+        assert_eq!(add_x(0, 0, 1), 0x8b01_0000); // add x0, x0, x1
+        assert_eq!(ISB, 0xd503_3fdf); // isb
     }
 
     #[test]

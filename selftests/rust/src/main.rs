@@ -35,6 +35,8 @@ mod fuzz;
 #[cfg(target_arch = "aarch64")]
 mod stress;
 #[cfg(target_arch = "aarch64")]
+mod vgic;
+#[cfg(target_arch = "aarch64")]
 mod vm;
 
 use ktap::Ktap;

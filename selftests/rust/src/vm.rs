@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Test VMs on rust-vmm's kvm-ioctls: one memory slot of guest code, no
-//! in-kernel irqchip (so `KVM_ARM_IRQ_TYPE_CPU` lines are wakeup events),
-//! and helpers that turn KVM's answers into values the cases compare.
+//! Test VMs on rust-vmm's kvm-ioctls: one memory slot of guest code, either
+//! no in-kernel irqchip (so `KVM_ARM_IRQ_TYPE_CPU` lines are wakeup events)
+//! or an in-kernel vGICv3 (`crate::vgic`), and helpers that turn KVM's
+//! answers into values the cases compare.
 //!
 //! Where kvm-ioctls falls short it is said at the place; everything else
 //! goes through its types and ioctls.
 
+use std::fs::File;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -13,12 +17,15 @@ use kvm_bindings::{
     kvm_enable_cap, kvm_mp_state, kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_IRQ_CPU_IRQ,
     KVM_ARM_IRQ_TYPE_CPU, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_VCPU_SHIFT, KVM_ARM_VCPU_POWER_OFF,
     KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_EXIT_INTR, KVM_EXIT_SYSTEM_EVENT,
-    KVM_REG_ARM64, KVM_REG_ARM_CORE, KVM_REG_SIZE_U64,
+    KVM_REG_ARM64, KVM_REG_ARM64_SYSREG, KVM_REG_ARM_CORE, KVM_REG_SIZE_U64,
 };
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use vmm_sys_util::ioctl::ioctl;
+use vmm_sys_util::ioctl_io_nr;
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
 use crate::guest::{self, GUEST_BASE, GUEST_SIZE};
+use crate::vgic::Vgic;
 
 /// A test failure: what was expected and what came.
 pub type TestResult<T = ()> = Result<T, String>;
@@ -172,6 +179,8 @@ pub struct VmOpts {
     pub system_suspend: bool,
     /// Create vCPUs 1.. powered off (`KVM_ARM_VCPU_POWER_OFF`).
     pub others_off: bool,
+    /// Give the VM an in-kernel vGICv3 (`crate::vgic::Vgic::new`).
+    pub vgic: bool,
 }
 
 /// A VM with guest code at `GUEST_BASE` and its vCPUs.
@@ -180,6 +189,10 @@ pub struct TestVm {
     pub vm: VmFd,
     /// Its vCPUs, all starting at `GUEST_BASE`.
     pub vcpus: Vec<VcpuFd>,
+    /// Its vGICv3, if `VmOpts::vgic`.
+    pub gic: Option<Vgic>,
+    /// What vCPU 0 was given to `KVM_ARM_VCPU_INIT`.
+    pub init: kvm_vcpu_init,
     mem: *mut libc::c_void,
     _kvm: Kvm,
 }
@@ -213,6 +226,30 @@ pub fn pstate_reg() -> u64 {
 pub fn sp_reg() -> u64 {
     core_reg(std::mem::offset_of!(kvm_bindings::kvm_regs, regs.sp))
 }
+
+/// Id of a 64-bit system register for `KVM_{GET,SET}_ONE_REG`.
+pub fn sys_reg([op0, op1, crn, crm, op2]: [u64; 5]) -> u64 {
+    use kvm_bindings::{
+        KVM_REG_ARM64_SYSREG_CRM_SHIFT, KVM_REG_ARM64_SYSREG_CRN_SHIFT,
+        KVM_REG_ARM64_SYSREG_OP0_SHIFT, KVM_REG_ARM64_SYSREG_OP1_SHIFT,
+        KVM_REG_ARM64_SYSREG_OP2_SHIFT,
+    };
+    KVM_REG_ARM64
+        | KVM_REG_SIZE_U64
+        | u64::from(KVM_REG_ARM64_SYSREG)
+        | op0 << KVM_REG_ARM64_SYSREG_OP0_SHIFT
+        | op1 << KVM_REG_ARM64_SYSREG_OP1_SHIFT
+        | crn << KVM_REG_ARM64_SYSREG_CRN_SHIFT
+        | crm << KVM_REG_ARM64_SYSREG_CRM_SHIFT
+        | op2 << KVM_REG_ARM64_SYSREG_OP2_SHIFT
+}
+
+/// `KVM_REG_ARM_TIMER_CVAL`: the guest's `CNTV_CVAL_EL0`. The uapi encodes
+/// it as (3, 3, 14, 0, 2), swapped with `KVM_REG_ARM_TIMER_CNT`, for ABI
+/// compatibility; bindgen cannot evaluate the `ARM64_SYS_REG()` macro.
+pub const TIMER_CVAL: [u64; 5] = [3, 3, 14, 0, 2];
+/// `KVM_REG_ARM_TIMER_CNT`: the guest's virtual count, `CNTVCT_EL0`.
+pub const TIMER_CNT: [u64; 5] = [3, 3, 14, 3, 2];
 
 impl TestVm {
     /// A VM with one vCPU running `code`.
@@ -255,6 +292,8 @@ impl TestVm {
         let mut this = TestVm {
             vm,
             vcpus: Vec::new(),
+            gic: None,
+            init: kvm_vcpu_init::default(),
             mem,
             _kvm: kvm,
         };
@@ -296,7 +335,18 @@ impl TestVm {
                 .map_err(|e| format!("set PC: {e}"))?;
             this.vcpus.push(vcpu);
         }
+        this.init = init;
+        if opts.vgic {
+            this.gic = Some(Vgic::new(&this.vm, this.vcpus.len())?);
+        }
         Ok(this)
+    }
+
+    /// The VM's vGIC; fails for a VM made without one.
+    pub fn gic(&self) -> TestResult<&Vgic> {
+        self.gic
+            .as_ref()
+            .ok_or_else(|| "the test VM has no vGIC".to_string())
     }
 
     /// `KVM_SET_MP_STATE`, with the errno on failure.
@@ -399,7 +449,7 @@ pub fn install_signal_handler() -> TestResult {
 pub struct BlockedRun {
     /// What `KVM_RUN` gave.
     pub exit: Exit,
-    /// Whether it was still blocked after `BLOCKED`.
+    /// Whether it waited in `KVM_RUN` before the test poked it.
     pub blocked: bool,
     /// CPU time of the vCPU thread during `KVM_RUN`.
     pub cpu: Duration,
@@ -493,16 +543,169 @@ impl<'scope> RunThread<'scope> {
     }
 }
 
-/// Runs `vcpu` in a thread; once it has blocked for `BLOCKED`, calls `poke`,
-/// which returns true if it made a wakeup event pending, false to have the
-/// thread signalled instead.
-pub fn run_in_thread(
-    vcpu: &mut VcpuFd,
-    poke: impl FnOnce() -> TestResult<bool>,
-) -> TestResult<BlockedRun> {
+/// Runs `vcpu` once in a thread, so that a `KVM_RUN` that should return
+/// but keeps waiting is a failure after `RETURN_TIMEOUT` (ended by a
+/// signal), not a hang.
+pub fn run_bounded(vcpu: &mut VcpuFd, what: &str) -> TestResult<Exit> {
     std::thread::scope(|s| {
         let t = RunThread::spawn(s, vcpu);
-        let blocked = !t.wait(BLOCKED);
+        if t.wait(RETURN_TIMEOUT) {
+            return Ok(t.join(false)?.exit);
+        }
+        t.interrupt()?;
+        let r = t.join(true)?;
+        Err(format!(
+            "{what}: KVM_RUN still waited after {RETURN_TIMEOUT:?}; a signal then gave {}",
+            r.exit
+        ))
+    })
+}
+
+ioctl_io_nr!(KVM_GET_STATS_FD, kvm_bindings::KVMIO, 0xce);
+vmm_sys_util::ioctl_iow_nr!(
+    KVM_GET_DEVICE_ATTR,
+    kvm_bindings::KVMIO,
+    0xe2,
+    kvm_bindings::kvm_device_attr
+);
+
+/// `KVM_GET_DEVICE_ATTR` of a 32-bit vCPU attribute (kvm-ioctls 0.25 has it
+/// for device fds only).
+pub fn vcpu_attr_u32(vcpu: &VcpuFd, group: u32, attr: u64) -> TestResult<u32> {
+    let mut value = 0u32;
+    let a = kvm_bindings::kvm_device_attr {
+        group,
+        attr,
+        addr: &mut value as *mut u32 as u64,
+        flags: 0,
+    };
+    // SAFETY: `a` points KVM at `value`, a u32 that lives across the call,
+    // which is what a 32-bit attribute writes.
+    let rc = unsafe { vmm_sys_util::ioctl::ioctl_with_ref(vcpu, KVM_GET_DEVICE_ATTR(), &a) };
+    if rc < 0 {
+        return Err(format!(
+            "KVM_GET_DEVICE_ATTR({group}, {attr}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(value)
+}
+
+/// A vCPU's binary statistics (`KVM_GET_STATS_FD`; kvm-ioctls 0.25 has no
+/// call for it), readable from any thread while the vCPU runs.
+pub struct VcpuStats {
+    file: File,
+    /// (name, offset of the value in the data block).
+    descs: Vec<(String, u64)>,
+    data_offset: u64,
+}
+
+impl VcpuStats {
+    /// Opens the statistics of `vcpu` and reads their descriptors.
+    pub fn new(vcpu: &VcpuFd) -> TestResult<Self> {
+        // SAFETY: KVM_GET_STATS_FD takes no argument and returns a new fd.
+        let fd = unsafe { ioctl(vcpu, KVM_GET_STATS_FD()) };
+        if fd < 0 {
+            return Err(format!(
+                "KVM_GET_STATS_FD: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: `fd` is a new file descriptor that nothing else owns.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let read = |off: u64, len: usize| -> TestResult<Vec<u8>> {
+            let mut b = vec![0u8; len];
+            file.read_exact_at(&mut b, off)
+                .map_err(|e| format!("read of vCPU statistics: {e}"))?;
+            Ok(b)
+        };
+        let u32_at = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        // struct kvm_stats_header, then descriptors of
+        // size_of::<kvm_stats_desc>() + name_size bytes each.
+        let h = read(0, std::mem::size_of::<kvm_bindings::kvm_stats_header>())?;
+        let (name_size, num_desc) = (u32_at(&h, 4) as usize, u32_at(&h, 8) as usize);
+        let (desc_offset, data_offset) = (u64::from(u32_at(&h, 16)), u64::from(u32_at(&h, 20)));
+        let desc_size = std::mem::size_of::<kvm_bindings::kvm_stats_desc>() + name_size;
+        let d = read(desc_offset, desc_size * num_desc)?;
+        let descs = d
+            .chunks_exact(desc_size)
+            .map(|c| {
+                let name = &c[std::mem::size_of::<kvm_bindings::kvm_stats_desc>()..];
+                let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                (
+                    String::from_utf8_lossy(&name[..end]).into_owned(),
+                    u64::from(u32_at(c, 8)),
+                )
+            })
+            .collect();
+        Ok(VcpuStats {
+            file,
+            descs,
+            data_offset,
+        })
+    }
+
+    /// The (first) value of statistic `name`.
+    pub fn get(&self, name: &str) -> TestResult<u64> {
+        let off = self
+            .descs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, off)| off)
+            .ok_or_else(|| format!("no vCPU statistic {name:?}"))?;
+        let mut b = [0u8; 8];
+        self.file
+            .read_exact_at(&mut b, self.data_offset + off)
+            .map_err(|e| format!("read of vCPU statistic {name}: {e}"))?;
+        Ok(u64::from_ne_bytes(b))
+    }
+
+    /// Whether the vCPU waits in `kvm_vcpu_block()` (statistic "blocking").
+    pub fn blocking(&self) -> TestResult<bool> {
+        Ok(self.get("blocking")? != 0)
+    }
+}
+
+/// How a test tells that a vCPU waits in `KVM_RUN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waits {
+    /// In `kvm_vcpu_block()`, as a suspended vCPU does: KVM's "blocking"
+    /// statistic says so, and an event after that came while it waited.
+    Blocking,
+    /// Elsewhere (a STOPPED vCPU sleeps without `kvm_vcpu_block()`): still
+    /// in `KVM_RUN` after `BLOCKED`.
+    Sleeping,
+}
+
+impl RunThread<'_> {
+    /// Waits until the vCPU waits in `KVM_RUN` as `how` says, or `KVM_RUN`
+    /// returned, or `RETURN_TIMEOUT` passed; true if it waits.
+    pub fn wait_waiting(&self, how: Waits, stats: &VcpuStats) -> TestResult<bool> {
+        match how {
+            Waits::Sleeping => Ok(!self.wait(BLOCKED)),
+            Waits::Blocking => {
+                let deadline = Instant::now() + RETURN_TIMEOUT;
+                while !self.done() && !stats.blocking()? && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(!self.done() && stats.blocking()?)
+            }
+        }
+    }
+}
+
+/// Runs `vcpu` in a thread; once it waits in `KVM_RUN` (as `how` tells),
+/// calls `poke`, which returns true if it made a wakeup event pending, false
+/// to have the thread signalled instead.
+pub fn run_in_thread(
+    vcpu: &mut VcpuFd,
+    how: Waits,
+    poke: impl FnOnce() -> TestResult<bool>,
+) -> TestResult<BlockedRun> {
+    let stats = VcpuStats::new(vcpu)?;
+    std::thread::scope(|s| {
+        let t = RunThread::spawn(s, vcpu);
+        let blocked = t.wait_waiting(how, &stats)?;
         if blocked && !poke()? {
             t.interrupt()?;
         }
