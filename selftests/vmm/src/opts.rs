@@ -11,6 +11,8 @@ usage: suspend_vmm KERNEL_IMAGE INITRD [options]
   --deadline SECS       bound of the whole run (default 240)
   --wake-timeout SECS   bound of the suspended KVM_RUN after the alarm fired (default 30)
   --cmdline TEXT        extra kernel command line
+  --no-signal           do not signal the suspended vCPU's thread (by default it is
+                        signalled once 1 s into the suspend: EINTR, KVM_RUN again)
   --no-rtc-irq          never raise the RTC's interrupt (to see the test fail)";
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,7 @@ pub struct Opts {
     pub wake_timeout: Duration,
     pub cmdline_extra: String,
     pub no_rtc_irq: bool,
+    pub signal: bool,
 }
 
 fn num(flag: &str, v: Option<&String>, min: u64, max: u64) -> Result<u64, String> {
@@ -50,6 +53,7 @@ pub fn parse(args: &[String]) -> Result<Option<Opts>, String> {
         wake_timeout: Duration::from_secs(30),
         cmdline_extra: String::new(),
         no_rtc_irq: false,
+        signal: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -62,6 +66,7 @@ pub fn parse(args: &[String]) -> Result<Option<Opts>, String> {
             "--wake-timeout" => o.wake_timeout = Duration::from_secs(num(a, it.next(), 1, 3600)?),
             "--cmdline" => o.cmdline_extra = it.next().ok_or("--cmdline needs a value")?.clone(),
             "--no-rtc-irq" => o.no_rtc_irq = true,
+            "--no-signal" => o.signal = false,
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => pos.push(a.clone()),
         }
@@ -98,6 +103,8 @@ mod tests {
         );
         assert_eq!(o.alarm, 3);
         assert!(o.no_rtc_irq);
+        assert!(o.signal);
+        assert!(!p("a b --no-signal").unwrap().unwrap().signal);
         assert!(p("--help").unwrap().is_none());
     }
 

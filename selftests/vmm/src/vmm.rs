@@ -77,6 +77,7 @@ struct Obs {
     wakeup_at: Option<Instant>,
     wakeup_after_spi: bool,
     eintr_while_suspended: u32,
+    suspended_vcpu: usize,
     resumed_at: Option<Instant>,
     shutdown_by: Option<usize>,
     failure: Option<String>,
@@ -548,6 +549,7 @@ impl Shared {
             let mut o = lock(&self.obs);
             o.suspended_at = Some(Instant::now());
             o.in_suspended_run = true;
+            o.suspended_vcpu = idx;
         }
         loop {
             vlog!(
@@ -595,7 +597,8 @@ impl Shared {
                         st.map_or_else(|e| e.to_string(), |s| mp_name(s).to_string())
                     );
                     if self.park_point(idx, vcpu) {
-                        return Err("stopped while suspended".into());
+                        vlog!("VMM", "vCPU{idx} stops while suspended");
+                        return Ok(());
                     }
                 }
                 Ok((kind, _)) => {
@@ -920,6 +923,7 @@ pub fn run(opts: Opts) -> i32 {
 
     // The watchdog.
     let mut stuck = false;
+    let mut last_kick = None;
     while !sh.stopping() {
         std::thread::sleep(Duration::from_millis(50));
         if start.elapsed() > opts.deadline {
@@ -931,6 +935,26 @@ pub fn run(opts: Opts) -> i32 {
             break;
         }
         let o = lock(&sh.obs);
+        // A signal is no wakeup: once 1 s into the suspend (again until
+        // the vCPU thread reports its EINTR), before the alarm.
+        if let (true, Some(s)) = (o.in_suspended_run, o.suspended_at) {
+            if opts.signal
+                && o.eintr_while_suspended == 0
+                && o.alarm_fired_at.is_none()
+                && s.elapsed() > Duration::from_secs(1)
+                && last_kick.is_none_or(|k: Instant| k.elapsed() > Duration::from_millis(200))
+            {
+                let i = o.suspended_vcpu;
+                drop(o);
+                vlog!(
+                    "VMM",
+                    "signalling suspended vCPU{i}'s thread (a signal is no wakeup)"
+                );
+                sh.kick(i);
+                last_kick = Some(Instant::now());
+                continue;
+            }
+        }
         // Bounded from the later of the suspend and the alarm.
         if let (true, Some(a), Some(s)) = (o.in_suspended_run, o.alarm_fired_at, o.suspended_at) {
             if a.max(s).elapsed() > opts.wake_timeout {
@@ -994,6 +1018,9 @@ fn finish(sh: &Shared, start: Instant) -> i32 {
         why.push("no KVM_SYSTEM_EVENT_WAKEUP".into());
     } else if !o.wakeup_after_spi {
         why.push("the WAKEUP did not come after the RTC SPI was raised".into());
+    }
+    if sh.opts.signal && o.suspended_at.is_some() && o.eintr_while_suspended == 0 {
+        why.push("the signal sent to the suspended vCPU's thread gave no EINTR".into());
     }
     if o.shutdown_by.is_none() {
         why.push("the guest did not shut down (PSCI SYSTEM_OFF)".into());
