@@ -523,17 +523,30 @@ impl<'scope> RunThread<'scope> {
         Ok(())
     }
 
-    /// Joins the thread once `KVM_RUN` returned; gives up the process if it
-    /// never does (nothing else can unstick a thread blocked in the kernel).
+    /// Joins the thread once `KVM_RUN` returned. One that should have
+    /// returned but still waits after `RETURN_TIMEOUT` is signalled and the
+    /// case fails with what it then gave; if even signals do not end it,
+    /// the process gives up (nothing else can unstick a thread blocked in
+    /// the kernel).
     pub fn join(self, blocked: bool) -> TestResult<BlockedRun> {
+        let mut late = false;
         if !self.wait(RETURN_TIMEOUT) {
-            println!("# KVM_RUN still blocked after {RETURN_TIMEOUT:?}; giving up");
+            late = true;
+            self.interrupt()?;
+        }
+        if !self.done() {
+            println!("# KVM_RUN still blocked after signals for {RETURN_TIMEOUT:?}; giving up");
             std::process::exit(1);
         }
         let (exit, cpu, wall) = self
             .handle
             .join()
             .map_err(|_| "vCPU thread panicked".to_string())?;
+        if late {
+            return Err(format!(
+                "KVM_RUN still waited {RETURN_TIMEOUT:?} after it should have returned; a signal then gave {exit}"
+            ));
+        }
         Ok(BlockedRun {
             exit,
             blocked,
