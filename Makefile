@@ -226,8 +226,9 @@ stress: kselftest-tar
 # vCPUs, 16550, PL031) and takes it through suspend to RAM: PSCI
 # SYSTEM_SUSPEND -> KVM_MP_STATE_SUSPENDED, woken by the RTC alarm's SPI
 # (KVM_SYSTEM_EVENT_WAKEUP), resumed at the PSCI entry point; on the Rust and
-# on the C implementation, in one boot. VMM_OPTS adds options (e.g.
-# --no-rtc-irq, which must fail). make vmm builds the VMM alone.
+# on the C implementation, in one boot; then once more with the first
+# SYSTEM_SUSPEND answered DENIED. VMM_OPTS adds options (e.g. --no-rtc-irq,
+# which must fail). make vmm builds the VMM alone.
 VMM_CRATE := $(PROJ)/selftests/vmm
 VMM_BIN   := $(B)/vmm/$(RUST_TGT)/release/suspend_vmm
 VMM_OPTS  ?=
@@ -244,6 +245,7 @@ linux-suspend: kernel vmm
 	@$(VMM_CRATE)/guest/mkinitrd.sh $(B)/vmm/l2-initrd.cpio
 	@{ echo "linux-suspend 300 $(VMM_CMD)"; \
 	   echo "linux-suspend@c 300 /bin/with-impl c $(VMM_CMD)"; \
+	   echo "linux-suspend-denied 300 $(VMM_CMD) --deny-first"; \
 	 } >$(B)/linux-suspend.list
 	@$(PROJ)/tools/mkinitramfs.sh $(B)/linux-suspend.cpio $(B)/linux-suspend.list \
 		$(VMM_BIN):/kselftest/kvm/suspend_vmm $(B)/Image:/guest/Image \

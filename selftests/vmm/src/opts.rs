@@ -13,6 +13,8 @@ usage: suspend_vmm KERNEL_IMAGE INITRD [options]
   --cmdline TEXT        extra kernel command line
   --no-signal           do not signal the suspended vCPU's thread (by default it is
                         signalled once 1 s into the suspend: EINTR, KVM_RUN again)
+  --deny-first          answer the guest's first SYSTEM_SUSPEND with DENIED, as if a
+                        core were still on (the guest is told, and retries once)
   --no-rtc-irq          never raise the RTC's interrupt (to see the test fail)";
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,7 @@ pub struct Opts {
     pub cmdline_extra: String,
     pub no_rtc_irq: bool,
     pub signal: bool,
+    pub deny_first: bool,
 }
 
 fn num(flag: &str, v: Option<&String>, min: u64, max: u64) -> Result<u64, String> {
@@ -54,6 +57,7 @@ pub fn parse(args: &[String]) -> Result<Option<Opts>, String> {
         cmdline_extra: String::new(),
         no_rtc_irq: false,
         signal: true,
+        deny_first: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -67,6 +71,7 @@ pub fn parse(args: &[String]) -> Result<Option<Opts>, String> {
             "--cmdline" => o.cmdline_extra = it.next().ok_or("--cmdline needs a value")?.clone(),
             "--no-rtc-irq" => o.no_rtc_irq = true,
             "--no-signal" => o.signal = false,
+            "--deny-first" => o.deny_first = true,
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => pos.push(a.clone()),
         }

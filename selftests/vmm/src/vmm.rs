@@ -513,15 +513,30 @@ impl Shared {
                 }
             }
         }
-        let decision = psci::decide_system_suspend(idx, &states);
+        let mut decision = psci::decide_system_suspend(idx, &states);
         self.unpark();
+        let first = lock(&self.obs).suspend_calls == 1;
+        if self.opts.deny_first && first && decision == Decision::Suspend {
+            vlog!(
+                "VMM",
+                "--deny-first: answering DENIED although every other vCPU is OFF"
+            );
+            decision = Decision::Denied(Vec::new());
+        }
         if let Decision::Denied(busy) = decision {
             set_reg(vcpu, xreg(0), psci::PSCI_RET_DENIED as u64)?;
             lock(&self.obs).denied += 1;
+            let why = if busy.is_empty() {
+                "injected by --deny-first".to_string()
+            } else {
+                format!(
+                    "vCPU(s) {:?} not OFF",
+                    busy.iter().map(|b| b.0).collect::<Vec<_>>()
+                )
+            };
             vlog!(
                 "VMM",
-                "PSCI DENIED (-3 in x0): vCPU(s) {:?} not OFF; vCPU{idx} runs on",
-                busy.iter().map(|b| b.0).collect::<Vec<_>>()
+                "PSCI DENIED (-3 in x0, DEN0022D 5.19.2): {why}; vCPU{idx} runs on"
             );
             return Ok(());
         }
@@ -737,6 +752,9 @@ fn setup(opts: &Opts) -> Result<(Arc<Shared>, Vec<VcpuFd>, GuestMemoryMmap), Str
     let mut cmdline =
         "console=ttyS0 earlycon rdinit=/init quiet loglevel=4 no_console_suspend kunit.enable=0 panic=-1".to_string();
     cmdline.push_str(&format!(" alarm={}", opts.alarm));
+    if opts.deny_first {
+        cmdline.push_str(" deny_first=1");
+    }
     if !opts.cmdline_extra.is_empty() {
         cmdline.push(' ');
         cmdline.push_str(&opts.cmdline_extra);
@@ -1018,6 +1036,12 @@ fn finish(sh: &Shared, start: Instant) -> i32 {
         why.push("no KVM_SYSTEM_EVENT_WAKEUP".into());
     } else if !o.wakeup_after_spi {
         why.push("the WAKEUP did not come after the RTC SPI was raised".into());
+    }
+    if sh.opts.deny_first && (o.denied != 1 || o.suspend_calls != 2) {
+        why.push(format!(
+            "--deny-first: expected 2 SYSTEM_SUSPEND calls, the first DENIED; got {} call(s), {} DENIED",
+            o.suspend_calls, o.denied
+        ));
     }
     if sh.opts.signal && o.suspended_at.is_some() && o.eintr_while_suspended == 0 {
         why.push("the signal sent to the suspended vCPU's thread gave no EINTR".into());
