@@ -6,6 +6,8 @@
 #                vCPU being suspended and woken up
 #   make check   build, boot and run every test; KTAP, then
 #                "N passed, N failed, N skipped"; non-zero exit on a failure
+#   make test    the quick loop: rebuild, one boot, both suspend selftests
+#                on both implementations and a fuzzer smoke
 #   also: check-debug, gate, stress, stress-widened, fuzz, bench, mutants,
 #         patches, patches-check, docs-check, kselftest-tar (README.md)
 #
@@ -35,7 +37,7 @@ KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
 all: kernel kselftest-tar
 
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
 
 # Installs what is missing (apt, crates.io); a no-op when all is there.
 setup: $(B)/.setup
@@ -73,6 +75,20 @@ RUST_BIN   := $(B)/rust-selftest/$(RUST_TGT)/release/vcpu_suspend_rs
 CARGO_ENV  := PATH=/usr/bin:$$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 CARGO      := $(CARGO_ENV) /usr/bin/cargo
+# The VMM of selftests/vmm (make linux-suspend, below) and its nested guest.
+VMM_CRATE := $(PROJ)/selftests/vmm
+VMM_BIN   := $(B)/vmm/$(RUST_TGT)/release/suspend_vmm
+VMM_OPTS  ?=
+VMM_CMD   := /kselftest/kvm/suspend_vmm /guest/Image /guest/initrd.cpio $(VMM_OPTS)
+L2_INITRD := $(B)/vmm/l2-initrd.cpio
+# What an initramfs needs to run the VMM: it, the guest kernel, its initramfs.
+VMM_FILES  = $(VMM_BIN):/kselftest/kvm/suspend_vmm $(B)/Image:/guest/Image \
+	$(L2_INITRD):/guest/initrd.cpio
+# The guest's test-list lines: on the Rust implementation, on the C one, and
+# with the first SYSTEM_SUSPEND answered DENIED.
+LINUX_SUSPEND_LIST = echo "linux-suspend 300 $(VMM_CMD)"; \
+	echo "linux-suspend@c 300 /bin/with-impl c $(VMM_CMD)"; \
+	echo "linux-suspend-denied 300 $(VMM_CMD) --deny-first"
 .PHONY: rust-selftest rust-selftest-host docs-check
 rust-selftest: setup
 	@echo "rust-selftest: cargo build (log: $(LOGS)/rust-selftest.log)"
@@ -83,14 +99,15 @@ rust-selftest: setup
 # Host side of the Rust selftest: cargo test, clippy and rustfmt, as KTAP
 # lines for the report.
 rust-selftest-host: setup
-	$(PROJ)/tools/rust-host-checks.sh $(RUST_ST) $(B) >$(LOGS)/rust-host.ktap
+	{ $(PROJ)/tools/rust-host-checks.sh $(RUST_ST) $(B); \
+	  $(PROJ)/tools/rust-host-checks.sh $(VMM_CRATE) $(B) vmm-; } >$(LOGS)/rust-host.ktap
 
 # The test initramfs: the whole kselftest package at /kselftest; make check
 # runs the programs of selftests/kvm.list directly (one KTAP result per
 # case), the suspend selftests again on 6.12's C implementation (the A/B
 # switch, tools/ab), then once more through run_kselftest.sh.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
-initramfs: kselftest-tar
+initramfs: kselftest-tar vmm $(L2_INITRD)
 	@{ awk '!/^#/ && NF {n=split($$1, p, "/"); print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n]}' $(KVM_LIST); \
 	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kselftest/kvm/vcpu_suspend_rs"; \
 	   echo "kvm/aarch64/vcpu_suspend@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend"; \
@@ -99,8 +116,10 @@ initramfs: kselftest-tar
 	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \
 	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
+	   $(LINUX_SUSPEND_LIST); \
 	 } >$(B)/check.list
-	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest
+	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest \
+		$(VMM_FILES)
 
 # $(call on_both,NAME,SECONDS,PROGRAM ARGS): the guest's test-list lines
 # that run /kselftest/kvm/PROGRAM on the Rust implementation (NAME), then on
@@ -211,6 +230,18 @@ check-debug: kernel-debug initramfs
 		--kunit-min 100 \
 		$(REPORT_EXPECT) | tee $(LOGS)/check-debug.ktap
 
+# make test: the edit-and-test loop. Rebuilds what changed, then one boot
+# runs both suspend selftests (C and Rust) on both implementations and a
+# fuzzer smoke; KTAP and "N passed, N failed, N skipped"; non-zero exit on a
+# failure. make check runs everything.
+.PHONY: test
+test: kselftest-tar
+	@{ $(call on_both,kvm/aarch64/vcpu_suspend,120,vcpu_suspend); \
+	   $(call on_both,kvm/aarch64/vcpu_suspend_rs,120,vcpu_suspend_rs); \
+	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 1000); \
+	 } >$(B)/test.list
+	$(call boot_list,test,600)
+
 # make stress: the stress on both implementations, in one boot, longer than
 # make check's (STRESS_SECS, STRESS_VCPUS).
 STRESS_SECS ?= 60
@@ -229,10 +260,6 @@ stress: kselftest-tar
 # on the C implementation, in one boot; then once more with the first
 # SYSTEM_SUSPEND answered DENIED. VMM_OPTS adds options (e.g. --no-rtc-irq,
 # which must fail). make vmm builds the VMM alone.
-VMM_CRATE := $(PROJ)/selftests/vmm
-VMM_BIN   := $(B)/vmm/$(RUST_TGT)/release/suspend_vmm
-VMM_OPTS  ?=
-VMM_CMD   := /kselftest/kvm/suspend_vmm /guest/Image /guest/initrd.cpio $(VMM_OPTS)
 .PHONY: vmm linux-suspend
 vmm: setup
 	@echo "vmm: cargo build (log: $(LOGS)/vmm.log)"
@@ -241,15 +268,12 @@ vmm: setup
 		--release --target $(RUST_TGT) --target-dir $(B)/vmm \
 		>$(LOGS)/vmm.log 2>&1 || { tail -30 $(LOGS)/vmm.log; exit 1; }
 
-linux-suspend: kernel vmm
-	@$(VMM_CRATE)/guest/mkinitrd.sh $(B)/vmm/l2-initrd.cpio
-	@{ echo "linux-suspend 300 $(VMM_CMD)"; \
-	   echo "linux-suspend@c 300 /bin/with-impl c $(VMM_CMD)"; \
-	   echo "linux-suspend-denied 300 $(VMM_CMD) --deny-first"; \
-	 } >$(B)/linux-suspend.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/linux-suspend.cpio $(B)/linux-suspend.list \
-		$(VMM_BIN):/kselftest/kvm/suspend_vmm $(B)/Image:/guest/Image \
-		$(B)/vmm/l2-initrd.cpio:/guest/initrd.cpio
+$(L2_INITRD): $(VMM_CRATE)/guest/init $(VMM_CRATE)/guest/mkinitrd.sh | setup
+	$(VMM_CRATE)/guest/mkinitrd.sh $@
+
+linux-suspend: kernel vmm $(L2_INITRD)
+	@{ $(LINUX_SUSPEND_LIST); } >$(B)/linux-suspend.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/linux-suspend.cpio $(B)/linux-suspend.list $(VMM_FILES)
 	@BOOT_TIMEOUT=900 $(QEMU) $(B)/Image $(B)/linux-suspend.cpio $(LOGS)/linux-suspend-console.log
 	python3 $(PROJ)/tools/report.py $(LOGS)/linux-suspend-console.log \
 		--list $(B)/linux-suspend.list --kunit-min 0 | tee $(LOGS)/linux-suspend.ktap
@@ -299,14 +323,26 @@ patches-check: patches
 clean:
 	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/bisect $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)
 
-# make run: the Rust selftest's demo mode, a small VMM that narrates one
-# guest's PSCI SYSTEM_SUSPEND cycle, in QEMU on the Rust kernel.
-run: kernel rust-selftest
-	@echo "demo 60 /vcpu_suspend_rs --demo" >$(B)/run.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(RUST_BIN):/vcpu_suspend_rs
+# make run: the main demo. suspend_vmm boots build/Image as a nested Linux
+# guest that suspends to RAM (PSCI SYSTEM_SUSPEND -> KVM_MP_STATE_SUSPENDED
+# on the Rust path) and is woken by its RTC alarm; the VMM narrates each step
+# with its time. make run-psci: the Rust selftest's synthetic PSCI demo.
+# $(call show_demo,NAME,CONSOLE): the kernel's KVM mode line and the lines
+# between the demo's markers; fails with the demo.
+show_demo = @grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(2) | \
+		sed -E 's/^\[ *[0-9.]+\] /guest kernel: /' || true; \
+	awk '/^\#\#\# BEGIN $(1)/{on=1; next} /^\#\#\# END $(1)/{on=0; split($$4, rc, "="); code=rc[2]} on; \
+		END {exit code == "" ? 1 : code}' $(2) || \
+		{ echo "run: the demo failed, see $(2)"; exit 1; }
+.PHONY: run-psci
+run: kernel vmm $(L2_INITRD)
+	@echo "linux-suspend 300 $(VMM_CMD)" >$(B)/run.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(VMM_FILES)
 	@$(QEMU) $(B)/Image $(B)/run.cpio $(LOGS)/run-console.log
-	@grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(LOGS)/run-console.log | \
-		sed -E 's/^\[ *[0-9.]+\] /guest kernel: /' || true
-	@awk '/^### BEGIN demo/{on=1; next} /^### END demo/{on=0; split($$4, rc, "="); code=rc[2]} on; \
-		END {exit code == "" ? 1 : code}' $(LOGS)/run-console.log || \
-		{ echo "run: the demo failed, see $(LOGS)/run-console.log"; exit 1; }
+	$(call show_demo,linux-suspend,$(LOGS)/run-console.log)
+
+run-psci: kernel rust-selftest
+	@echo "demo 60 /vcpu_suspend_rs --demo" >$(B)/run-psci.list
+	@$(PROJ)/tools/mkinitramfs.sh $(B)/run-psci.cpio $(B)/run-psci.list $(RUST_BIN):/vcpu_suspend_rs
+	@$(QEMU) $(B)/Image $(B)/run-psci.cpio $(LOGS)/run-psci-console.log
+	$(call show_demo,demo,$(LOGS)/run-psci-console.log)

@@ -396,8 +396,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, irq_wakes_with_zeroed_event, guest_code)
 
 /*
  * d. A signal with no wakeup event pending: KVM_RUN fails with EINTR, there
- *    is no WAKEUP exit, and the vCPU is still suspended (the bug found in the
- *    review of v4 of the series that added this API).
+ *    is no WAKEUP exit, and the vCPU is still suspended.
  */
 KVM_ONE_VCPU_TEST(vcpu_suspend, signal_gives_eintr, guest_code)
 {
@@ -545,7 +544,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, invalid_state_einval, guest_code)
 	assert_invalid_rejected(vcpu, KVM_MP_STATE_STOPPED);
 }
 
-/* h. STOPPED <-> SUSPENDED <-> RUNNABLE, as 6.12's C implementation does. */
+/* h. STOPPED <-> SUSPENDED <-> RUNNABLE. */
 KVM_ONE_VCPU_TEST(vcpu_suspend, transitions, guest_code)
 {
 	struct runner r;
