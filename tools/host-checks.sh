@@ -11,7 +11,7 @@ src=$1 obj=$2
 . "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
 
 # The suspend entry points in vmlinux are the Rust ones from suspend.o.
-entry_points="kvm_arm_vcpu_suspend kvm_vcpu_suspend"
+entry_points="kvm_arm_vcpu_suspend kvm_arm_vcpu_handle_suspend"
 for sym in $entry_points; do
 	in_rust=$(llvm-nm-19 --defined-only "$obj/arch/arm64/kvm/suspend.o" 2>/dev/null | grep -c " T $sym$")
 	in_vmlinux=$(llvm-nm-19 --defined-only "$obj/vmlinux" 2>/dev/null | grep -c " T $sym$")
@@ -21,7 +21,7 @@ for sym in $entry_points; do
 done
 
 # No C body is left in arm.c for what suspend.rs replaces.
-bodies=$(grep -nE '^[a-z].*[ *](kvm_arm_vcpu_suspend|kvm_arm_vcpu_suspended|kvm_vcpu_suspend)\(struct kvm_vcpu \*vcpu\)$' \
+bodies=$(grep -nE '^[a-z].*[ *](kvm_arm_vcpu_suspend|kvm_arm_vcpu_suspended|kvm_vcpu_suspend|kvm_arm_vcpu_handle_suspend)\(struct kvm_vcpu \*vcpu\)$' \
 	"$src/arch/arm64/kvm/arm.c"; grep -n 'KVM_SYSTEM_EVENT_WAKEUP' "$src/arch/arm64/kvm/arm.c")
 [ -z "$bodies" ]
 result $? "arm.c-has-no-c-suspend-body" "$(echo "$bodies" | tr '\n' ' ')"

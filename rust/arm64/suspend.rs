@@ -8,53 +8,62 @@
 //! wakes for anything else (a signal), the run loop handles that, so `KVM_RUN` returns `-EINTR`.
 //! Either way the vCPU stays suspended until userspace sets another state.
 //!
-//! C declarations: [`arch/arm64/kvm/suspend.h`](srctree/arch/arm64/kvm/suspend.h).
+//! C declarations:
+//! [`arch/arm64/include/asm/kvm_emulate.h`](srctree/arch/arm64/include/asm/kvm_emulate.h).
 
 use kernel::ffi::c_int;
-use kernel::kvm::{ExitReason, LoadedVcpu, MpState, Request, SystemEvent, Vcpu};
+use kernel::kvm::{
+    ExitReason, LoadedVcpu, MpState, MpStateLocked, Request, SystemEvent, Vcpu, VcpuSuspend,
+};
 
 /// Returns whether the vCPU is in `KVM_MP_STATE_SUSPENDED`.
 fn kvm_arm_vcpu_suspended(vcpu: &Vcpu) -> bool {
-    vcpu.mp_state() == Ok(MpState::Suspended)
+    vcpu.mp_state() == Some(MpState::Suspended)
 }
 
-/// Suspends `vcpu`: the `KVM_MP_STATE_SUSPENDED` case of `kvm_arch_vcpu_ioctl_set_mpstate()`.
-///
-/// Called from C with `vcpu->arch.mp_state_lock` held.
-#[no_mangle]
-pub extern "C" fn kvm_arm_vcpu_suspend(vcpu: &Vcpu) {
-    vcpu.set_mp_state(MpState::Suspended);
-    vcpu.make_request(Request::Suspend);
-    vcpu.kick();
-}
+/// arm64's vCPU suspend, called from C through `kvm_arm_vcpu_suspend()` and
+/// `kvm_arm_vcpu_handle_suspend()`.
+struct Suspend;
 
-/// Handles `KVM_REQ_SUSPEND`, from `check_vcpu_requests()`.
-///
-/// Returns 1 to go on with the run loop (enter the guest, or handle a signal), 0 to exit to
-/// userspace with the `KVM_SYSTEM_EVENT_WAKEUP` exit prepared in `vcpu->run`.
-#[no_mangle]
-pub extern "C" fn kvm_vcpu_suspend(vcpu: &LoadedVcpu) -> c_int {
-    if !kvm_arm_vcpu_suspended(vcpu) {
-        return 1;
+kernel::kvm_arm_vcpu_suspend_entry_points!(Suspend);
+
+impl VcpuSuspend for Suspend {
+    /// Suspends the vCPU: the `KVM_MP_STATE_SUSPENDED` case of
+    /// `kvm_arch_vcpu_ioctl_set_mpstate()`.
+    fn suspend(locked: &MpStateLocked<'_>) {
+        let vcpu = locked.vcpu();
+        locked.set_mp_state(MpState::Suspended);
+        vcpu.make_request(Request::Suspend);
+        vcpu.kick();
     }
 
-    vcpu.wfi();
+    /// Handles `KVM_REQ_SUSPEND`, from `check_vcpu_requests()`.
+    ///
+    /// Returns 1 to go on with the run loop (enter the guest, or handle a signal), 0 to exit to
+    /// userspace with the `KVM_SYSTEM_EVENT_WAKEUP` exit prepared in `vcpu->run`.
+    fn handle_suspend(vcpu: &LoadedVcpu) -> c_int {
+        if !kvm_arm_vcpu_suspended(vcpu) {
+            return 1;
+        }
 
-    // The suspend state is sticky; we do not leave it until userspace explicitly marks the vCPU
-    // as runnable. Request that we suspend again later.
-    vcpu.make_request(Request::Suspend);
+        vcpu.wfi();
 
-    // Check to make sure the vCPU is actually runnable. If so, exit to userspace informing it of
-    // the wakeup condition.
-    if vcpu.runnable() {
-        let run = vcpu.run();
-        run.clear_system_event();
-        run.set_system_event_type(SystemEvent::Wakeup);
-        run.set_exit_reason(ExitReason::SystemEvent);
-        return 0;
+        // The suspend state is sticky; we do not leave it until userspace explicitly marks the
+        // vCPU as runnable. Request that we suspend again later.
+        vcpu.make_request(Request::Suspend);
+
+        // Check to make sure the vCPU is actually runnable. If so, exit to userspace informing it
+        // of the wakeup condition.
+        if vcpu.runnable() {
+            let run = vcpu.run();
+            run.clear_system_event();
+            run.set_system_event_type(SystemEvent::Wakeup);
+            run.set_exit_reason(ExitReason::SystemEvent);
+            return 0;
+        }
+
+        // Otherwise, we were unblocked to process a different event, such as a pending signal.
+        // Return 1 and allow kvm_arch_vcpu_ioctl_run() to process the event.
+        1
     }
-
-    // Otherwise, we were unblocked to process a different event, such as a pending signal.
-    // Return 1 and allow kvm_arch_vcpu_ioctl_run() to process the event.
-    1
 }

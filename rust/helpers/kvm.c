@@ -1,21 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#if defined(CONFIG_ARM64) && IS_ENABLED(CONFIG_KVM)
 #include <linux/kvm_host.h>
 
 /*
- * kvm_make_request() insists on a constant request number; Rust callers
- * pass one of the requests kernel::kvm::Request names, none of which is a
- * KVM_REQUEST_NO_ACTION request.
+ * kvm_make_request() is inline and checks at build time that its request
+ * number is a constant; KVM_REQ_SUSPEND is a statement expression, which
+ * bindgen cannot evaluate. One helper per request keeps both.
  */
-void rust_helper___kvm_make_request(int req, struct kvm_vcpu *vcpu)
+void rust_helper_kvm_make_request_suspend(struct kvm_vcpu *vcpu)
 {
-	__kvm_make_request(req, vcpu);
-}
-
-#ifdef CONFIG_ARM64
-/* KVM_REQ_SUSPEND is a statement expression, which bindgen cannot evaluate. */
-int rust_helper_kvm_req_suspend(void)
-{
-	return KVM_REQ_SUSPEND;
+	kvm_make_request(KVM_REQ_SUSPEND, vcpu);
 }
 #endif

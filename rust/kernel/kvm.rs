@@ -11,13 +11,17 @@
 //!
 //! # Calling Rust from C
 //!
-//! [`Vcpu`] and [`LoadedVcpu`] are `#[repr(transparent)]` over `struct kvm_vcpu`, so `&Vcpu` and
-//! `&LoadedVcpu` have the ABI of a non-null `struct kvm_vcpu *`. A Rust function called from C
-//! takes them directly as parameters; its C declaration then carries the obligation that the
-//! pointer satisfies the type's invariants for the duration of the call.
+//! C calls Rust through `unsafe extern "C" fn(*mut bindings::kvm_vcpu)` entry points, whose
+//! `# Safety` sections state what the C caller guarantees; they turn the pointer into a
+//! [`Vcpu`] or [`LoadedVcpu`] with [`Vcpu::from_raw`] or [`LoadedVcpu::from_raw`] and call safe
+//! code. The arm64 suspend entry points are made by [`kvm_arm_vcpu_suspend_entry_points!`] for
+//! an implementation of [`VcpuSuspend`], and checked against their C prototypes at build time.
+//!
+//! [`kvm_arm_vcpu_suspend_entry_points!`]: crate::kvm_arm_vcpu_suspend_entry_points
 
-use crate::error::{code::EINVAL, Error};
+use crate::ffi::c_int;
 use crate::types::Opaque;
+use core::marker::PhantomData;
 use core::ops::Deref;
 use core::ptr;
 
@@ -27,18 +31,16 @@ use core::ptr;
 ///
 /// ```
 /// use kernel::bindings;
-/// use kernel::error::code::EINVAL;
 /// use kernel::kvm::MpState;
 ///
-/// assert_eq!(MpState::try_from(bindings::KVM_MP_STATE_SUSPENDED), Ok(MpState::Suspended));
-/// assert_eq!(MpState::try_from(bindings::KVM_MP_STATE_RUNNABLE), Ok(MpState::Runnable));
-/// assert_eq!(MpState::try_from(bindings::KVM_MP_STATE_STOPPED), Ok(MpState::Stopped));
+/// assert_eq!(MpState::from_raw(bindings::KVM_MP_STATE_SUSPENDED), Some(MpState::Suspended));
+/// assert_eq!(MpState::from_raw(bindings::KVM_MP_STATE_RUNNABLE), Some(MpState::Runnable));
+/// assert_eq!(MpState::from_raw(bindings::KVM_MP_STATE_STOPPED), Some(MpState::Stopped));
 /// assert_eq!(MpState::Suspended as u32, bindings::KVM_MP_STATE_SUSPENDED);
 ///
-/// // States of other architectures, and values that are no state at all, are rejected with
-/// // `EINVAL`, the errno `KVM_SET_MP_STATE` gives for them on arm64.
-/// assert_eq!(MpState::try_from(bindings::KVM_MP_STATE_HALTED), Err(EINVAL));
-/// assert_eq!(MpState::try_from(u32::MAX), Err(EINVAL));
+/// // States of other architectures, and values that are no state at all, are none of arm64's.
+/// assert_eq!(MpState::from_raw(bindings::KVM_MP_STATE_HALTED), None);
+/// assert_eq!(MpState::from_raw(u32::MAX), None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -51,16 +53,15 @@ pub enum MpState {
     Suspended = bindings::KVM_MP_STATE_SUSPENDED,
 }
 
-impl TryFrom<u32> for MpState {
-    type Error = Error;
-
+impl MpState {
+    /// The arm64 state whose `KVM_MP_STATE_*` value is `raw`, if there is one.
     #[inline]
-    fn try_from(raw: u32) -> Result<Self, Error> {
+    pub fn from_raw(raw: u32) -> Option<Self> {
         match raw {
-            bindings::KVM_MP_STATE_RUNNABLE => Ok(Self::Runnable),
-            bindings::KVM_MP_STATE_STOPPED => Ok(Self::Stopped),
-            bindings::KVM_MP_STATE_SUSPENDED => Ok(Self::Suspended),
-            _ => Err(EINVAL),
+            bindings::KVM_MP_STATE_RUNNABLE => Some(Self::Runnable),
+            bindings::KVM_MP_STATE_STOPPED => Some(Self::Stopped),
+            bindings::KVM_MP_STATE_SUSPENDED => Some(Self::Suspended),
+            _ => None,
         }
     }
 }
@@ -70,16 +71,6 @@ impl TryFrom<u32> for MpState {
 pub enum Request {
     /// `KVM_REQ_SUSPEND`: handle the `KVM_MP_STATE_SUSPENDED` state in the run loop.
     Suspend,
-}
-
-impl Request {
-    #[inline]
-    fn raw(self) -> crate::ffi::c_int {
-        match self {
-            // SAFETY: Returns a constant; no requirements.
-            Self::Suspend => unsafe { bindings::kvm_req_suspend() },
-        }
-    }
 }
 
 /// The reason `KVM_RUN` returns to userspace, `KVM_EXIT_*`.
@@ -100,14 +91,32 @@ pub enum SystemEvent {
 
 /// A KVM virtual CPU, `struct kvm_vcpu`.
 ///
+/// A `&Vcpu` is what C hands to Rust for the duration of one call. It is neither `Send` nor
+/// `Sync`: which thread may do what with a vCPU is KVM's rule (`vcpu->mutex`, `mp_state_lock`),
+/// stated by each function's context, not something Rust could check across threads.
+///
 /// # Invariants
 ///
 /// `self.0` is a vCPU that KVM has created and not yet destroyed. KVM destroys a vCPU only with
 /// its VM, when no vCPU ioctl, and so no caller of a function taking `&Vcpu`, can be running.
 #[repr(transparent)]
-pub struct Vcpu(Opaque<bindings::kvm_vcpu>);
+pub struct Vcpu(Opaque<bindings::kvm_vcpu>, PhantomData<*mut bindings::kvm_vcpu>);
 
 impl Vcpu {
+    /// Creates a `&Vcpu` from a pointer that C handed over.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to a vCPU that KVM has created and does not destroy during `'a`.
+    #[inline]
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::kvm_vcpu) -> &'a Self {
+        // INVARIANT: The caller guarantees that the vCPU lives for `'a`.
+        // SAFETY: `Vcpu` is `#[repr(transparent)]` over `Opaque<kvm_vcpu>` (the other field is a
+        // zero-sized marker), which has the layout of `kvm_vcpu`; the caller guarantees that
+        // `ptr` is valid for `'a`, and `Vcpu` never hands out references into the vCPU.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
     #[inline]
     fn as_ptr(&self) -> *mut bindings::kvm_vcpu {
         self.0.get()
@@ -115,42 +124,30 @@ impl Vcpu {
 
     /// Reads the multiprocessing state, like `READ_ONCE(vcpu->arch.mp_state.mp_state)`.
     ///
-    /// Returns `EINVAL` for a raw value that is not an arm64 state, which arm64 KVM never stores.
+    /// `None` for a raw value that is not an arm64 state, which arm64 KVM never stores.
     #[inline]
-    pub fn mp_state(&self) -> Result<MpState, Error> {
+    pub fn mp_state(&self) -> Option<MpState> {
         // SAFETY: By the type invariant the vCPU is valid; the field is an aligned `u32` that
         // writers update with `WRITE_ONCE()`, so a volatile load cannot tear.
         let raw = unsafe { ptr::addr_of!((*self.as_ptr()).arch.mp_state.mp_state).read_volatile() };
-        MpState::try_from(raw)
+        MpState::from_raw(raw)
     }
 
-    /// Writes the multiprocessing state, like `WRITE_ONCE(vcpu->arch.mp_state.mp_state, ...)`.
-    ///
-    /// Callers hold `vcpu->arch.mp_state_lock`, as every writer in KVM does; a racing writer
-    /// would make the state unpredictable but cannot corrupt memory.
-    #[inline]
-    pub fn set_mp_state(&self, state: MpState) {
-        // SAFETY: By the type invariant the vCPU is valid; the field is an aligned `u32` that
-        // lockless readers load with `READ_ONCE()`, so a volatile store cannot tear.
-        unsafe {
-            ptr::addr_of_mut!((*self.as_ptr()).arch.mp_state.mp_state).write_volatile(state as u32)
-        };
-    }
 
     /// Makes `req` pending for the vCPU, `kvm_make_request()`.
     #[inline]
     pub fn make_request(&self, req: Request) {
-        // SAFETY: By the type invariant the vCPU is valid; setting a request bit is atomic.
-        // `req.raw()` is a request number that `kvm_make_request()` accepts: a constant that is
-        // not a `KVM_REQUEST_NO_ACTION` request.
-        unsafe { bindings::__kvm_make_request(req.raw(), self.as_ptr()) };
+        match req {
+            // SAFETY: By the type invariant the vCPU is valid; setting a request bit is atomic.
+            Request::Suspend => unsafe { bindings::kvm_make_request_suspend(self.as_ptr()) },
+        }
     }
 
-    /// Kicks the vCPU out of guest mode or out of its wait, `kvm_vcpu_kick()`.
+    /// Kicks the vCPU out of guest mode or out of its wait, `kvm_vcpu_kick()`. Does not sleep.
     #[inline]
     pub fn kick(&self) {
         // SAFETY: By the type invariant the vCPU is valid; `kvm_vcpu_kick()` does not sleep, so
-        // any context may call it, including with `mp_state_lock` held.
+        // a caller holding a spinlock, such as `mp_state_lock`, may call it.
         unsafe { bindings::kvm_vcpu_kick(self.as_ptr()) };
     }
 
@@ -171,7 +168,8 @@ impl Vcpu {
 /// # Invariants
 ///
 /// `self.0` satisfies the invariants of [`Vcpu`], the current task is the one running `KVM_RUN`
-/// on it (holding `vcpu->mutex`), between `vcpu_load()` and `vcpu_put()`, and not in guest mode.
+/// on it (holding `vcpu->mutex`), between `vcpu_load()` and `vcpu_put()`, and not in guest mode;
+/// it is preemptible and holds no spinlock, so it may sleep, as [`LoadedVcpu::wfi`] does.
 #[repr(transparent)]
 pub struct LoadedVcpu(Vcpu);
 
@@ -185,6 +183,20 @@ impl Deref for LoadedVcpu {
 }
 
 impl LoadedVcpu {
+    /// Creates a `&LoadedVcpu` from a pointer that C handed over.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` points to a vCPU that KVM has created, on which the current task runs `KVM_RUN`,
+    /// loaded and outside guest mode, preemptible and holding no spinlock, during `'a`.
+    #[inline]
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::kvm_vcpu) -> &'a Self {
+        // INVARIANT: The caller guarantees the context of the type invariant for `'a`.
+        // SAFETY: `LoadedVcpu` is `#[repr(transparent)]` over `Vcpu`, which has the layout of
+        // `kvm_vcpu`; the caller guarantees that `ptr` is valid for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
     /// Emulates WFI: blocks until the vCPU is runnable or the task has a signal or other work
     /// pending, `kvm_vcpu_wfi()`.
     #[inline]
@@ -206,10 +218,118 @@ impl LoadedVcpu {
     }
 }
 
+/// Proof that the current task holds a vCPU's `vcpu->arch.mp_state_lock`, which every writer of
+/// its multiprocessing state holds.
+///
+/// # Invariants
+///
+/// The current task holds `self.vcpu`'s `arch.mp_state_lock` for the lifetime `'a`.
+pub struct MpStateLocked<'a> {
+    vcpu: &'a Vcpu,
+}
+
+impl<'a> MpStateLocked<'a> {
+    /// Records that the caller holds `vcpu->arch.mp_state_lock`.
+    ///
+    /// # Safety
+    ///
+    /// The current task holds `vcpu`'s `arch.mp_state_lock` and keeps it during `'a`.
+    #[inline]
+    pub unsafe fn assume_held(vcpu: &'a Vcpu) -> Self {
+        // INVARIANT: The caller guarantees that it holds the lock for `'a`.
+        Self { vcpu }
+    }
+
+    /// The vCPU whose lock is held.
+    #[inline]
+    pub fn vcpu(&self) -> &'a Vcpu {
+        self.vcpu
+    }
+
+    /// Writes the multiprocessing state, like `WRITE_ONCE(vcpu->arch.mp_state.mp_state, ...)`.
+    #[inline]
+    pub fn set_mp_state(&self, state: MpState) {
+        // SAFETY: By the type invariants the vCPU is valid and its `mp_state_lock` is held, so no
+        // other writer races this store; the field is an aligned `u32` that lockless readers load
+        // with `READ_ONCE()`, so a volatile store cannot tear.
+        unsafe {
+            ptr::addr_of_mut!((*self.vcpu.as_ptr()).arch.mp_state.mp_state)
+                .write_volatile(state as u32)
+        };
+    }
+}
+
+/// Userspace-driven vCPU suspend on arm64, as the run loop and `KVM_SET_MP_STATE` call it.
+///
+/// [`kvm_arm_vcpu_suspend_entry_points!`](crate::kvm_arm_vcpu_suspend_entry_points) makes the C
+/// entry points of an implementation.
+pub trait VcpuSuspend {
+    /// `KVM_SET_MP_STATE(KVM_MP_STATE_SUSPENDED)`: `kvm_arm_vcpu_suspend()`.
+    fn suspend(locked: &MpStateLocked<'_>);
+
+    /// Handles `KVM_REQ_SUSPEND`, from `check_vcpu_requests()`: `kvm_arm_vcpu_handle_suspend()`.
+    ///
+    /// Returns 1 to go on with the run loop, 0 to exit to userspace with the exit prepared in
+    /// `vcpu->run`.
+    fn handle_suspend(vcpu: &LoadedVcpu) -> c_int;
+}
+
+/// Defines `kvm_arm_vcpu_suspend()` and `kvm_arm_vcpu_handle_suspend()`, the C entry points of
+/// arm64's vCPU suspend (declared in `arch/arm64/include/asm/kvm_emulate.h`), for `$imp`, an
+/// implementation of [`VcpuSuspend`]. A C prototype that does not match fails the build.
+#[macro_export]
+macro_rules! kvm_arm_vcpu_suspend_entry_points {
+    ($imp:ty) => {
+        /// Suspends a vCPU: the `KVM_MP_STATE_SUSPENDED` case of
+        /// `kvm_arch_vcpu_ioctl_set_mpstate()`.
+        ///
+        /// # Safety
+        ///
+        /// `vcpu` points to a vCPU that KVM has created and does not destroy during the call,
+        /// and the caller holds its `arch.mp_state_lock` throughout.
+        #[no_mangle]
+        pub unsafe extern "C" fn kvm_arm_vcpu_suspend(vcpu: *mut $crate::bindings::kvm_vcpu) {
+            // SAFETY: The caller guarantees that the vCPU is valid during the call.
+            let vcpu = unsafe { $crate::kvm::Vcpu::from_raw(vcpu) };
+            // SAFETY: The caller holds the vCPU's `mp_state_lock` during the call.
+            let locked = unsafe { $crate::kvm::MpStateLocked::assume_held(vcpu) };
+            <$imp as $crate::kvm::VcpuSuspend>::suspend(&locked)
+        }
+
+        /// Handles `KVM_REQ_SUSPEND`, from `check_vcpu_requests()`.
+        ///
+        /// # Safety
+        ///
+        /// `vcpu` points to a vCPU that KVM has created, on which the current task runs
+        /// `KVM_RUN`, loaded and outside guest mode, preemptible and holding no spinlock, for
+        /// the duration of the call.
+        #[no_mangle]
+        pub unsafe extern "C" fn kvm_arm_vcpu_handle_suspend(
+            vcpu: *mut $crate::bindings::kvm_vcpu,
+        ) -> $crate::ffi::c_int {
+            // SAFETY: The caller guarantees the context `LoadedVcpu` requires, for the call.
+            let vcpu = unsafe { $crate::kvm::LoadedVcpu::from_raw(vcpu) };
+            <$imp as $crate::kvm::VcpuSuspend>::handle_suspend(vcpu)
+        }
+
+        // The C prototypes, as bindgen sees them, have the types of these definitions.
+        const _: [unsafe extern "C" fn(*mut $crate::bindings::kvm_vcpu); 2] =
+            [$crate::bindings::kvm_arm_vcpu_suspend, kvm_arm_vcpu_suspend];
+        const _: [unsafe extern "C" fn(*mut $crate::bindings::kvm_vcpu) -> $crate::ffi::c_int;
+            2] = [
+            $crate::bindings::kvm_arm_vcpu_handle_suspend,
+            kvm_arm_vcpu_handle_suspend,
+        ];
+    };
+}
+
 /// The shared `struct kvm_run` of a vCPU.
 ///
 /// Userspace has it mapped and may write to it at any time, so it is only ever written through
-/// raw pointers, never through Rust references to its fields.
+/// raw pointers, never through Rust references to its fields: a reference would promise Rust
+/// that nobody else changes the memory. A plain store through a raw pointer is what the C code
+/// that fills `kvm_run` does too; a racing userspace write can only change what userspace then
+/// reads, which the UAPI leaves to userspace.
 ///
 /// # Invariants
 ///
@@ -218,7 +338,8 @@ impl LoadedVcpu {
 pub struct Run(Opaque<bindings::kvm_run>);
 
 impl Run {
-    /// Zeroes the whole `system_event` member (type, flags or `ndata`, and `data`).
+    /// Zeroes the whole `system_event` member: `type`, `ndata` and `data` (whose first word
+    /// is the older `flags`).
     #[inline]
     pub fn clear_system_event(&self) {
         // SAFETY: By the type invariant the page is valid for writes; `system_event` is a member
