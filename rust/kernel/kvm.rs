@@ -100,7 +100,10 @@ pub enum SystemEvent {
 /// `self.0` is a vCPU that KVM has created and not yet destroyed. KVM destroys a vCPU only with
 /// its VM, when no vCPU ioctl, and so no caller of a function taking `&Vcpu`, can be running.
 #[repr(transparent)]
-pub struct Vcpu(Opaque<bindings::kvm_vcpu>, PhantomData<*mut bindings::kvm_vcpu>);
+pub struct Vcpu(
+    Opaque<bindings::kvm_vcpu>,
+    PhantomData<*mut bindings::kvm_vcpu>,
+);
 
 impl Vcpu {
     /// Creates a `&Vcpu` from a pointer that C handed over.
@@ -132,7 +135,6 @@ impl Vcpu {
         let raw = unsafe { ptr::addr_of!((*self.as_ptr()).arch.mp_state.mp_state).read_volatile() };
         MpState::from_raw(raw)
     }
-
 
     /// Makes `req` pending for the vCPU, `kvm_make_request()`.
     #[inline]

@@ -241,9 +241,10 @@ static bool runner_wait(struct runner *r, unsigned int ms)
 }
 
 /*
- * Wait until the vCPU of @r waits in kvm_vcpu_block(), as KVM's "blocking"
- * statistic says: from then on, an event that wakes it is one that came
- * while it was waiting.
+ * Wait until the vCPU of @r is in kvm_vcpu_block(), as KVM's "blocking"
+ * statistic says (set before its first check for a wakeup event): from then
+ * on, an event that ends KVM_RUN came while it was on its way to sleep or
+ * asleep, not before KVM_RUN began.
  */
 static void wait_blocking(struct runner *r, const char *what)
 {
@@ -309,9 +310,10 @@ static void run_expect_wakeup(struct kvm_vcpu *vcpu)
 	runner_start(&r, vcpu);
 	if (!runner_wait(&r, RETURN_TIMEOUT_MS)) {
 		runner_interrupt(&r);
-		TEST_FAIL("a wakeup event is pending, yet KVM_RUN still waited after %u ms; a signal then gave %d (errno %d), mp_state %s",
-			  RETURN_TIMEOUT_MS, r.ret, r.err,
-			  mp_state_name(get_mp_state(vcpu)));
+		TEST_FAIL(
+			"a wakeup event is pending, yet KVM_RUN still waited after %u ms; a signal then gave %d (errno %d), mp_state %s",
+			RETURN_TIMEOUT_MS, r.ret, r.err,
+			mp_state_name(get_mp_state(vcpu)));
 	}
 	runner_join(&r, "with a wakeup event pending");
 	assert_wakeup_exit(vcpu, r.ret, r.err);
@@ -593,11 +595,35 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, immediate_exit, guest_code)
 	run_expect_wakeup(vcpu);
 }
 
+/* A suspended vCPU: it must wait in KVM_RUN, and a signal gives EINTR. */
+static void expect_blocks_then_eintr(struct kvm_vcpu *vcpu, const char *what)
+{
+	struct runner r;
+
+	runner_start(&r, vcpu);
+	wait_blocking(&r, what);
+	TEST_ASSERT(!runner_wait(&r, BLOCKED_MS),
+		    "%s: KVM_RUN returned %d (errno %d), exit_reason %s, system_event.type %u",
+		    what, r.ret, r.err, exit_reason_str(vcpu->run->exit_reason),
+		    vcpu->run->system_event.type);
+	runner_interrupt(&r);
+	assert_eintr(&r);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+}
+
 /*
- * Re-init keeps a raised line: KVM_ARM_VCPU_INIT on a vCPU that has run
- * does not reset the IRQ line userspace raised, so a suspend right after it
- * wakes at once.
+ * KVM_ARM_VCPU_INIT resets the IRQ lines userspace raised only until the
+ * vCPU has first run, as it does HCR_EL2. Before: a suspended vCPU blocks.
  */
+KVM_ONE_VCPU_TEST(vcpu_suspend, reinit_before_run_clears_line, guest_code)
+{
+	set_irq_line(vcpu, 1);
+	aarch64_vcpu_setup(vcpu, NULL);
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	expect_blocks_then_eintr(vcpu, "line raised, then KVM_ARM_VCPU_INIT before the first run");
+}
+
+/* After the first run: the raised line stays, a suspended vCPU wakes at once. */
 KVM_ONE_VCPU_TEST(vcpu_suspend, reinit_keeps_raised_line, guest_code)
 {
 	vcpu_args_set(vcpu, 1, GUEST_COOKIE);
@@ -617,7 +643,8 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, reinit_keeps_raised_line, guest_code)
 #define VGIC_NR_IRQS		64
 #define WAKE_SPI		(MIN_SPI + 5)
 #define WAKE_SGI		3
-#define VTIMER_MS		500
+/* Far enough ahead that the vCPU blocks first, even on a slow emulator. */
+#define VTIMER_MS		2000
 
 enum vgic_mask {
 	VGIC_UNMASKED,
@@ -699,22 +726,6 @@ static int vgic_setup(struct kvm_vm *vm, unsigned int nr_vcpus)
 static void set_spi(struct kvm_vm *vm, int level)
 {
 	kvm_arm_irq_line(vm, WAKE_SPI, level);
-}
-
-/* A suspended vCPU: it must wait in KVM_RUN, and a signal gives EINTR. */
-static void expect_blocks_then_eintr(struct kvm_vcpu *vcpu, const char *what)
-{
-	struct runner r;
-
-	runner_start(&r, vcpu);
-	wait_blocking(&r, what);
-	TEST_ASSERT(!runner_wait(&r, BLOCKED_MS),
-		    "%s: KVM_RUN returned %d (errno %d), exit_reason %s, system_event.type %u",
-		    what, r.ret, r.err, exit_reason_str(vcpu->run->exit_reason),
-		    vcpu->run->system_event.type);
-	runner_interrupt(&r);
-	assert_eintr(&r);
-	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 }
 
 /* A suspended vCPU: wait until it blocks, call @wake, expect WAKEUP. */

@@ -48,6 +48,10 @@ pub const CASES: &[Case] = &[
     ("psci_system_suspend", psci_system_suspend),
     ("psci_system_suspend_denied", psci_system_suspend_denied),
     ("multi_vcpu", multi_vcpu),
+    (
+        "reinit_before_run_clears_line",
+        reinit_before_run_clears_line,
+    ),
     ("reinit_keeps_raised_line", reinit_keeps_raised_line),
     ("vgic_spi_wakes", vgic_spi_wakes),
     ("vgic_spi_disabled_no_wakeup", vgic_spi_disabled_no_wakeup),
@@ -383,7 +387,7 @@ fn multi_vcpu() -> TestResult {
         // Wake vCPU 1 only, while 0 and 2 wait in KVM_RUN.
         irq_line_raw(vmfd, 1, true)?;
         scribble_system_event(v1);
-        let woke = run(v1);
+        let woke = run_bounded(v1, "vCPU 1 with its line raised")?;
         let still = !t0.wait(BLOCKED) && !t2.wait(Duration::ZERO);
         t0.interrupt()?;
         t2.interrupt()?;
@@ -404,8 +408,24 @@ fn multi_vcpu() -> TestResult {
     vm.expect_state(1, KVM_MP_STATE_SUSPENDED)
 }
 
-/// KVM_ARM_VCPU_INIT on a vCPU that has run keeps the IRQ line userspace
-/// raised: a suspend right after it wakes at once.
+/// KVM_ARM_VCPU_INIT resets the IRQ lines userspace raised only until the
+/// vCPU has first run, as it does HCR_EL2. Before: a suspended vCPU blocks.
+fn reinit_before_run_clears_line() -> TestResult {
+    let mut vm = one_vcpu()?;
+    vm.irq_line(0, true)?;
+    vm.vcpus[0]
+        .vcpu_init(&vm.init)
+        .map_err(|e| format!("KVM_ARM_VCPU_INIT again: {e}"))?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    expect_blocks_then_eintr(
+        &mut vm,
+        0,
+        Waits::Blocking,
+        "line raised, then KVM_ARM_VCPU_INIT before the first run",
+    )
+}
+
+/// After the first run: the raised line stays, a suspended vCPU wakes at once.
 fn reinit_keeps_raised_line() -> TestResult {
     let mut vm = one_vcpu()?;
     vm.irq_line(0, true)?;
@@ -542,8 +562,9 @@ fn vgic_pmr_masked_no_wakeup() -> TestResult {
     vgic_masked_spi(SpiMask::Pmr)
 }
 
-/// How far ahead the guest arms its virtual timer.
-const VTIMER_DELAY: Duration = Duration::from_millis(500);
+/// How far ahead the guest arms its virtual timer: far enough that the vCPU
+/// blocks first, even on a slow emulator.
+const VTIMER_DELAY: Duration = Duration::from_millis(2000);
 
 /// The counter frequency, `CNTFRQ_EL0`, which the guest's timer shares.
 fn cntfrq() -> u64 {
@@ -588,7 +609,7 @@ fn vgic_sgi_from_other_vcpu() -> TestResult {
     scribble_system_event(v0);
     let r = run_in_thread(v0, Waits::Blocking, || {
         // vCPU 1's guest code sends the SGI, then reports.
-        let exit = run(v1);
+        let exit = run_bounded(v1, "vCPU 1 sending the SGI")?;
         expect_mmio(&exit, MMIO_REPORT + 16, sgi1r)?;
         Ok(true)
     })?;
