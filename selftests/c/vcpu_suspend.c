@@ -305,16 +305,17 @@ static void runner_interrupt(struct runner *r)
 static void run_expect_wakeup(struct kvm_vcpu *vcpu)
 {
 	struct runner r;
+	bool in_time;
 
 	scribble_system_event(vcpu->run);
 	runner_start(&r, vcpu);
-	if (!runner_wait(&r, RETURN_TIMEOUT_MS)) {
+	in_time = runner_wait(&r, RETURN_TIMEOUT_MS);
+	if (!in_time)
 		runner_interrupt(&r);
-		TEST_FAIL(
-			"a wakeup event is pending, yet KVM_RUN still waited after %u ms; a signal then gave %d (errno %d), mp_state %s",
-			RETURN_TIMEOUT_MS, r.ret, r.err,
-			mp_state_name(get_mp_state(vcpu)));
-	}
+	TEST_ASSERT(in_time,
+		    "a wakeup event is pending, yet KVM_RUN still waited after %u ms; a signal then gave %d (errno %d), mp_state %s",
+		    RETURN_TIMEOUT_MS, r.ret, r.err,
+		    mp_state_name(get_mp_state(vcpu)));
 	runner_join(&r, "with a wakeup event pending");
 	assert_wakeup_exit(vcpu, r.ret, r.err);
 }
