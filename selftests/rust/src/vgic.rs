@@ -14,13 +14,11 @@ use kvm_bindings::{
     KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI, KVM_DEV_ARM_VGIC_CTRL_INIT,
     KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, KVM_DEV_ARM_VGIC_GRP_CTRL,
     KVM_DEV_ARM_VGIC_GRP_DIST_REGS, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
-    KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT, KVM_REG_ARM64_SYSREG_CRM_SHIFT,
-    KVM_REG_ARM64_SYSREG_CRN_SHIFT, KVM_REG_ARM64_SYSREG_OP0_SHIFT, KVM_REG_ARM64_SYSREG_OP1_SHIFT,
-    KVM_REG_ARM64_SYSREG_OP2_SHIFT, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, VmFd};
 
-use crate::vm::TestResult;
+use crate::vm::{sysreg_fields, TestResult};
 
 /// Distributor base (IPA), below the guest's memory-less MMIO report page.
 pub const GICD_BASE: u64 = 0x0800_0000;
@@ -67,13 +65,8 @@ fn mpidr_attr(i: usize) -> u64 {
 }
 
 /// The register-group attribute of a GIC CPU interface system register.
-fn sysreg_attr(i: usize, [op0, op1, crn, crm, op2]: [u64; 5]) -> u64 {
-    mpidr_attr(i)
-        | op0 << KVM_REG_ARM64_SYSREG_OP0_SHIFT
-        | op1 << KVM_REG_ARM64_SYSREG_OP1_SHIFT
-        | crn << KVM_REG_ARM64_SYSREG_CRN_SHIFT
-        | crm << KVM_REG_ARM64_SYSREG_CRM_SHIFT
-        | op2 << KVM_REG_ARM64_SYSREG_OP2_SHIFT
+fn sysreg_attr(i: usize, reg: [u64; 5]) -> u64 {
+    mpidr_attr(i) | sysreg_fields(reg)
 }
 
 impl Vgic {

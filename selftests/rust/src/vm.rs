@@ -227,21 +227,25 @@ pub fn sp_reg() -> u64 {
     core_reg(std::mem::offset_of!(kvm_bindings::kvm_regs, regs.sp))
 }
 
-/// Id of a 64-bit system register for `KVM_{GET,SET}_ONE_REG`.
-pub fn sys_reg([op0, op1, crn, crm, op2]: [u64; 5]) -> u64 {
+/// The (op0, op1, CRn, CRm, op2) fields of a system register as KVM encodes
+/// them, in `KVM_{GET,SET}_ONE_REG` ids and in the vGIC's CPU-interface
+/// register attributes alike.
+pub fn sysreg_fields([op0, op1, crn, crm, op2]: [u64; 5]) -> u64 {
     use kvm_bindings::{
         KVM_REG_ARM64_SYSREG_CRM_SHIFT, KVM_REG_ARM64_SYSREG_CRN_SHIFT,
         KVM_REG_ARM64_SYSREG_OP0_SHIFT, KVM_REG_ARM64_SYSREG_OP1_SHIFT,
         KVM_REG_ARM64_SYSREG_OP2_SHIFT,
     };
-    KVM_REG_ARM64
-        | KVM_REG_SIZE_U64
-        | u64::from(KVM_REG_ARM64_SYSREG)
-        | op0 << KVM_REG_ARM64_SYSREG_OP0_SHIFT
+    op0 << KVM_REG_ARM64_SYSREG_OP0_SHIFT
         | op1 << KVM_REG_ARM64_SYSREG_OP1_SHIFT
         | crn << KVM_REG_ARM64_SYSREG_CRN_SHIFT
         | crm << KVM_REG_ARM64_SYSREG_CRM_SHIFT
         | op2 << KVM_REG_ARM64_SYSREG_OP2_SHIFT
+}
+
+/// Id of a 64-bit system register for `KVM_{GET,SET}_ONE_REG`.
+pub fn sys_reg(reg: [u64; 5]) -> u64 {
+    KVM_REG_ARM64 | KVM_REG_SIZE_U64 | u64::from(KVM_REG_ARM64_SYSREG) | sysreg_fields(reg)
 }
 
 /// `KVM_REG_ARM_TIMER_CVAL`: the guest's `CNTV_CVAL_EL0`. The uapi encodes
@@ -558,19 +562,13 @@ impl<'scope> RunThread<'scope> {
 
 /// Runs `vcpu` once in a thread, so that a `KVM_RUN` that should return
 /// but keeps waiting is a failure after `RETURN_TIMEOUT` (ended by a
-/// signal), not a hang.
+/// signal, see [`RunThread::join`]), not a hang.
 pub fn run_bounded(vcpu: &mut VcpuFd, what: &str) -> TestResult<Exit> {
     std::thread::scope(|s| {
-        let t = RunThread::spawn(s, vcpu);
-        if t.wait(RETURN_TIMEOUT) {
-            return Ok(t.join(false)?.exit);
-        }
-        t.interrupt()?;
-        let r = t.join(true)?;
-        Err(format!(
-            "{what}: KVM_RUN still waited after {RETURN_TIMEOUT:?}; a signal then gave {}",
-            r.exit
-        ))
+        RunThread::spawn(s, vcpu)
+            .join(false)
+            .map(|r| r.exit)
+            .map_err(|e| format!("{what}: {e}"))
     })
 }
 
