@@ -9,7 +9,8 @@
 #   make test    the quick loop: rebuild, one boot, both suspend selftests
 #                on both implementations and a fuzzer smoke
 #   also: check-debug, gate, stress, stress-widened, fuzz, bench, mutants,
-#         patches, patches-check, docs-check, kselftest-tar (README.md)
+#         patches, patches-check, docs-check, kselftest-tar, results-docs
+#         (README.md)
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
 # build/src, a git repository: pristine 6.12 plus tools/series as commits.
@@ -24,7 +25,7 @@ B       := $(PROJ)/build
 SRC     := $(B)/src
 KOBJ    := $(B)/kernel
 LOGS    := $(B)/logs
-CONFIGS := $(PROJ)/tools/config/kvm-rust.config
+CONFIGS := $(PROJ)/tools/config/kvm-rust.config $(PROJ)/tools/config/suspend-rust.config
 QEMU    := $(PROJ)/tools/boot.sh
 
 # Upstream KVM selftests that make check runs, with their time limits (s):
@@ -37,7 +38,7 @@ KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
 all: kernel kselftest-tar
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # Installs what is missing (apt, crates.io); a no-op when all is there.
 setup: $(B)/.setup
@@ -138,18 +139,17 @@ boot_list = @$(PROJ)/tools/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(KSFT_I
 # (selftests/gate.list), the same binaries booted on the pristine kernel
 # and on ours; a test passing on pristine must pass here.
 GATE_LIST := $(PROJ)/selftests/gate.list
-PSRC      := $(B)/pristine/src
-POBJ      := $(B)/pristine/obj
+PIMAGE    := $(B)/pristine/Image
 .PHONY: pristine-kernel gate
 pristine-kernel: tree
-	@$(PROJ)/tools/pristine.sh $(SRC) $(PSRC) $(POBJ)
+	@$(PROJ)/tools/pristine.sh $(SRC) $(PIMAGE)
 
 gate: pristine-kernel kernel kselftest-tar
 	@awk '!/^#/ && NF {n=split($$1, p, "/"); a=""; for (i = 3; i <= NF; i++) a = a " " $$i; \
 	      print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n] a}' $(GATE_LIST) >$(B)/gate.list
 	@$(PROJ)/tools/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest
 	@echo "gate: the upstream list on the pristine kernel, then on ours"
-	@BOOT_TIMEOUT=5400 $(QEMU) $(POBJ)/arch/arm64/boot/Image $(B)/gate.cpio $(LOGS)/gate-pristine.log
+	@BOOT_TIMEOUT=5400 $(QEMU) $(PIMAGE) $(B)/gate.cpio $(LOGS)/gate-pristine.log
 	@BOOT_TIMEOUT=5400 $(QEMU) $(B)/Image $(B)/gate.cpio $(LOGS)/gate-project.log
 	python3 $(PROJ)/tools/gate.py $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
 		--list $(B)/gate.list --baseline $(BASELINE) --table $(LOGS)/gate.md \
@@ -319,6 +319,12 @@ patches: tree
 patches-check: patches
 	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches | tee $(LOGS)/patches-check.ktap
 	@! grep -q '^not ok' $(LOGS)/patches-check.ktap
+
+# Documentation/project/results.md, every table of results of the project's
+# documents, generated from the result files in build/logs/ (tools/results-docs.py).
+.PHONY: results-docs
+results-docs:
+	python3 $(PROJ)/tools/results-docs.py $(LOGS) $(PROJ)/Documentation/project/results.md
 
 clean:
 	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/bisect $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)

@@ -34,6 +34,7 @@ size_at() { # REV OBJECTS... -> summed .text
 	local rev=$1 total=0 o
 	shift
 	git -C "$wt" checkout -q -f --detach "$rev"
+	wt_choose_rust "$wt" "$wt_obj" || return 1
 	"$proj/tools/kmake.sh" "$wt" "$wt_obj" "${@/#/arch/arm64/kvm/}" >"$wt_obj.codesize.log" 2>&1
 	for o in "$@"; do total=$((total + $(text "$wt_obj/arch/arm64/kvm/$o"))); done
 	echo "$total"

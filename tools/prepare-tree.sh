@@ -62,16 +62,18 @@ export GIT_INDEX_FILE=$idx
 
 parent=$(git -C "$src" rev-parse pristine)
 subject=""
+tags=""
 
 flush() {
 	[ -n "$subject" ] || return 0
 	local tree
 	tree=$(git -C "$src" write-tree)
+	# The Signed-off-by joins the body's trailers (Fixes:, Cc:), if any.
 	{
 		printf '%s\n' "$subject"
 		[ -s "$msg.body" ] && { echo; cat "$msg.body"; }
-		printf '\nSigned-off-by: %s <%s>\n' "$GIT_AUTHOR_NAME" "$GIT_AUTHOR_EMAIL"
-	} >"$msg"
+	} | git -C "$src" interpret-trailers \
+		--trailer "Signed-off-by: $GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL>" >"$msg"
 	parent=$(git -C "$src" commit-tree "$tree" -p "$parent" -F "$msg")
 	rm -f "$msg.body"
 	subject=""
@@ -90,6 +92,12 @@ while IFS= read -r line || [ -n "$line" ]; do
 		flush
 		subject=${line#commit }
 		git -C "$src" read-tree "$parent"
+		;;
+	tag)
+		flush
+		[ -n "$a" ] || die "series:$lineno: tag needs a name"
+		tags="$tags $a=$parent"
+		continue
 		;;
 	add|append)
 		f=$(pfile "$a")
@@ -125,6 +133,9 @@ while git -C "$src" log -1 --format=%s "$upstream" | grep -q '^NOT FOR MERGE'; d
 	upstream=$(git -C "$src" rev-parse "$upstream^")
 done
 git -C "$src" tag -f upstream "$upstream" >/dev/null
+for t in $tags; do
+	git -C "$src" tag -f "${t%%=*}" "${t#*=}" >/dev/null
+done
 
 if [ "$(git -C "$src" rev-parse HEAD)" != "$parent" ]; then
 	git -C "$src" checkout -q -f -B work "$parent"

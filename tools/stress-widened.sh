@@ -36,6 +36,7 @@ for variant in without-fix with-fix; do
 		git -C "$wt" revert --no-commit "$fix" >/dev/null || exit 2
 	fi
 	git -C "$wt" apply "$proj/tools/experiments/widen-vcpu-load-rmw.patch" || exit 2
+	wt_choose_rust "$wt" "$wt_obj" || exit 2
 	if ! "$proj/tools/kmake.sh" "$wt" "$wt_obj" Image >"$b/$variant.build.log" 2>&1; then
 		echo "stress-widened: error: build failed, see $b/$variant.build.log" >&2
 		exit 2

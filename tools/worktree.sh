@@ -17,3 +17,16 @@ ensure_worktree() {
 		"$proj/tools/mkconfig.sh" "$wt" "$wt_obj" "$proj/tools/config/kvm-rust.config" >&2 || return 1
 	fi
 }
+
+# After a checkout of REV in SRC: pick the Rust suspend path where the tree
+# has the choice (KVM_ARM64_SUSPEND_RUST, from the RFC series on), as
+# build/kernel does (tools/config/suspend-rust.config).
+#   wt_choose_rust SRC OBJ
+wt_choose_rust() {
+	local proj
+	proj=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	grep -qx 'config KVM_ARM64_SUSPEND_RUST' "$1/arch/arm64/kvm/Kconfig" || return 0
+	"$1/scripts/config" --file "$2/.config" -e KVM_ARM64_SUSPEND_RUST
+	"$proj/tools/kmake.sh" "$1" "$2" -s olddefconfig >/dev/null
+	grep -qx 'CONFIG_KVM_ARM64_SUSPEND_RUST=y' "$2/.config"
+}
