@@ -8,15 +8,13 @@
 //! ratios and a plot. With `--smoke` it only checks that every cycle of both
 //! implementations gave the expected result, as KTAP.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 
 use crate::guest::{self, MMIO_REPORT};
 use crate::vm::{
-    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, kick_thread, run, thread_cpu, Exit,
-    TestResult, TestVm,
+    expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, run, RunThread, TestResult, TestVm,
 };
 
 /// The A/B switch of the project's kernel.
@@ -60,112 +58,6 @@ pub fn select(imp: &str) -> TestResult {
     }
 }
 
-/// What one KVM_RUN of the vCPU thread gave.
-struct Ran {
-    exit: Exit,
-    /// Just before the ioctl.
-    entered: Instant,
-    /// Just after it returned.
-    returned: Instant,
-    /// CPU time of the thread during the ioctl.
-    cpu: Duration,
-}
-
-/// One command to the vCPU thread.
-enum Cmd {
-    Run,
-    Quit,
-}
-
-/// A vCPU thread that runs KVM_RUN on command and reports when it returned.
-struct VcpuThread<'scope> {
-    cmd: mpsc::Sender<Cmd>,
-    done: mpsc::Receiver<Ran>,
-    tid: libc::pthread_t,
-    _scope: std::marker::PhantomData<&'scope ()>,
-}
-
-impl<'scope> VcpuThread<'scope> {
-    fn spawn<'env>(
-        s: &'scope std::thread::Scope<'scope, 'env>,
-        vcpu: &'scope mut kvm_ioctls::VcpuFd,
-    ) -> TestResult<Self> {
-        let (cmd_tx, cmd_rx) = mpsc::channel::<Cmd>();
-        let (done_tx, done_rx) = mpsc::channel();
-        let (tid_tx, tid_rx) = mpsc::channel();
-        s.spawn(move || {
-            // SAFETY: pthread_self() has no preconditions.
-            let _ = tid_tx.send(unsafe { libc::pthread_self() });
-            while let Ok(Cmd::Run) = cmd_rx.recv() {
-                let cpu0 = thread_cpu();
-                let entered = Instant::now();
-                let exit = run(vcpu);
-                let returned = Instant::now();
-                let cpu = thread_cpu().saturating_sub(cpu0);
-                if done_tx
-                    .send(Ran {
-                        exit,
-                        entered,
-                        returned,
-                        cpu,
-                    })
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let tid = tid_rx.recv().map_err(|_| "vCPU thread died".to_string())?;
-        Ok(VcpuThread {
-            cmd: cmd_tx,
-            done: done_rx,
-            tid,
-            _scope: std::marker::PhantomData,
-        })
-    }
-
-    fn start(&self) -> TestResult {
-        self.cmd
-            .send(Cmd::Run)
-            .map_err(|_| "vCPU thread died".to_string())
-    }
-
-    /// Waits for KVM_RUN to return. A signal that reached the thread
-    /// before it entered KVM_RUN is lost, so it keeps signalling while it
-    /// waits; if KVM_RUN never returns, the process must end (nothing else
-    /// unblocks a thread in the kernel, and the scope would wait for it).
-    fn finish(&self, resend_signal: bool) -> TestResult<(Ran, bool)> {
-        let mut resent = false;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.done.recv_timeout(Duration::from_millis(50)) {
-                Ok(ran) => return Ok((ran, resent)),
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    if resend_signal {
-                        self.signal()?;
-                        resent = true;
-                    }
-                }
-                Err(_) => {
-                    println!("# KVM_RUN did not return within 5 s; giving up");
-                    std::process::exit(1);
-                }
-            }
-        }
-    }
-
-    fn signal(&self) -> TestResult {
-        // SAFETY: `tid` is the vCPU thread, joined only when the scope ends.
-        unsafe { kick_thread(self.tid) }
-    }
-}
-
-impl Drop for VcpuThread<'_> {
-    fn drop(&mut self) {
-        let _ = self.cmd.send(Cmd::Quit);
-    }
-}
-
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -197,7 +89,7 @@ fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
         vm: vmfd, vcpus, ..
     } = &mut vm;
     std::thread::scope(|s| -> TestResult {
-        let t = VcpuThread::spawn(s, &mut vcpus[0])?;
+        let t = RunThread::idle(s, &mut vcpus[0])?;
         let (mut wakeups, mut signals) = (0, 0);
         // Samples where the thread entered KVM_RUN only after the poke are
         // not latencies; they are dropped and taken again.
@@ -207,7 +99,7 @@ fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
                 std::thread::sleep(SETTLE);
                 let t0 = Instant::now();
                 irq_line_raw(vmfd, 0, true)?;
-                let (ran, _) = t.finish(false)?;
+                let ran = t.finish()?;
                 expect_wakeup(&ran.exit)?;
                 irq_line_raw(vmfd, 0, false)?;
                 if ran.entered < t0 {
@@ -220,10 +112,11 @@ fn measure_wakeup_signal(n: usize, out: &mut Samples) -> TestResult {
                 t.start()?;
                 std::thread::sleep(SETTLE);
                 let t0 = Instant::now();
-                t.signal()?;
-                let (ran, resent) = t.finish(true)?;
+                // A second signal means the first one came before KVM_RUN.
+                let sent = t.interrupt()?;
+                let ran = t.finish()?;
                 expect_eintr(&ran.exit)?;
-                if ran.entered < t0 && !resent {
+                if ran.entered < t0 && sent == 1 {
                     out.signal
                         .push(us(ran.returned.saturating_duration_since(t0)));
                     signals += 1;
@@ -257,12 +150,12 @@ fn measure_cpu(n: usize, wait: Duration, out: &mut Vec<f64>) -> TestResult {
     let mut vm = TestVm::one(&guest::stages())?;
     vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
     std::thread::scope(|s| -> TestResult {
-        let t = VcpuThread::spawn(s, &mut vm.vcpus[0])?;
+        let t = RunThread::idle(s, &mut vm.vcpus[0])?;
         for _ in 0..n {
             t.start()?;
             std::thread::sleep(wait);
-            t.signal()?;
-            let (ran, _) = t.finish(true)?;
+            t.interrupt()?;
+            let ran = t.finish()?;
             expect_eintr(&ran.exit)?;
             out.push(us(ran.cpu));
         }

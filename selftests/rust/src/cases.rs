@@ -16,8 +16,8 @@ use crate::vgic::{
 };
 use crate::vm::{
     ensure, expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, pc_reg, pstate_reg, run,
-    run_bounded, run_in_thread, scribble_system_event, xreg, RunThread, TestResult, TestVm,
-    VcpuStats, VmOpts, Waits, BLOCKED,
+    run_bounded, run_in_thread, scribble_system_event, xreg, BlockedRun, RunThread, TestResult,
+    TestVm, VcpuStats, VmOpts, Waits, BLOCKED,
 };
 use crate::vm::{sys_reg, TIMER_CNT, TIMER_CVAL};
 
@@ -307,7 +307,7 @@ pub fn psci_vm(others_off: bool) -> TestResult<TestVm> {
 }
 
 /// Runs vCPU 0 in a thread; once it has blocked, raises its IRQ line.
-fn run_until_irq(vm: &mut TestVm) -> TestResult<crate::vm::BlockedRun> {
+fn run_until_irq(vm: &mut TestVm) -> TestResult<BlockedRun> {
     let TestVm {
         vm: vmfd, vcpus, ..
     } = vm;
@@ -380,8 +380,8 @@ fn multi_vcpu() -> TestResult {
     };
     let (s0, s2) = (VcpuStats::new(v0)?, VcpuStats::new(v2)?);
     let (r0, r2) = std::thread::scope(|s| -> TestResult<_> {
-        let t0 = RunThread::spawn(s, v0);
-        let t2 = RunThread::spawn(s, v2);
+        let t0 = RunThread::spawn(s, v0)?;
+        let t2 = RunThread::spawn(s, v2)?;
         let blocked =
             t0.wait_waiting(Waits::Blocking, &s0)? && t2.wait_waiting(Waits::Blocking, &s2)?;
         // Wake vCPU 1 only, while 0 and 2 wait in KVM_RUN.
@@ -391,7 +391,9 @@ fn multi_vcpu() -> TestResult {
         let still = !t0.wait(BLOCKED) && !t2.wait(Duration::ZERO);
         t0.interrupt()?;
         t2.interrupt()?;
-        let (r0, r2) = (t0.join(blocked && still)?, t2.join(blocked && still)?);
+        let blocked = blocked && still;
+        let r0 = BlockedRun::new(t0.join()?, blocked);
+        let r2 = BlockedRun::new(t2.join()?, blocked);
         expect_wakeup(&woke)?;
         Ok((r0, r2))
     })?;

@@ -15,20 +15,18 @@ use std::time::{Duration, Instant};
 
 use kvm_bindings::{
     KVM_ARM_IRQ_CPU_FIQ, KVM_ARM_IRQ_CPU_IRQ, KVM_ARM_IRQ_TYPE_CPU, KVM_ARM_IRQ_TYPE_PPI,
-    KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_VCPU_SHIFT, KVM_EXIT_INTR, KVM_MP_STATE_SUSPENDED,
+    KVM_EXIT_INTR, KVM_MP_STATE_SUSPENDED,
 };
 
 use crate::guest::{self, MMIO_REPORT};
 use crate::model::{Answer, Model, ARM64_STATES, OTHER_STATES};
 use crate::rng::Rng;
-use crate::vm::{kick_thread, mp_name, run, scribble_system_event, Exit, TestResult, TestVm};
+use kvm_ioctls::VcpuFd;
 
-/// After its first signal, the alarm signals again this often until the
-/// `KVM_RUN` returns (a signal that came before `KVM_RUN` began is lost).
-const RESIGNAL: Duration = Duration::from_millis(50);
-
-/// No `KVM_RUN` may take longer, signals included.
-const RUN_BOUND: Duration = Duration::from_secs(5);
+use crate::vm::{
+    give_up_on_kvm_run, kick_thread, kick_until_returned, kvm_arm_irq, mp_name, run,
+    scribble_system_event, Exit, TestResult, TestVm, RESIGNAL, RETURN_TIMEOUT,
+};
 
 /// How many operations a failure report shows.
 const TRACE: usize = 16;
@@ -37,20 +35,24 @@ const TRACE: usize = 16;
 const BAD_LINES: [(&str, u32, i32); 4] = [
     (
         "vCPU 1 (absent)",
-        (KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT) | (1 << KVM_ARM_IRQ_VCPU_SHIFT),
+        kvm_arm_irq(KVM_ARM_IRQ_TYPE_CPU, 1, KVM_ARM_IRQ_CPU_IRQ),
         libc::EINVAL,
     ),
     (
         "CPU line 2",
-        (KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT) | 2,
+        kvm_arm_irq(KVM_ARM_IRQ_TYPE_CPU, 0, KVM_ARM_IRQ_CPU_FIQ + 1),
         libc::EINVAL,
     ),
     (
         "PPI 16 without a vGIC",
-        (KVM_ARM_IRQ_TYPE_PPI << KVM_ARM_IRQ_TYPE_SHIFT) | 16,
+        kvm_arm_irq(KVM_ARM_IRQ_TYPE_PPI, 0, 16),
         libc::ENXIO,
     ),
-    ("type 3", 3 << KVM_ARM_IRQ_TYPE_SHIFT, libc::EINVAL),
+    (
+        "type 3",
+        kvm_arm_irq(KVM_ARM_IRQ_TYPE_PPI + 1, 0, 0),
+        libc::EINVAL,
+    ),
 ];
 
 /// One operation.
@@ -112,56 +114,46 @@ struct Tally {
     teardowns_suspended: u64,
 }
 
-/// Signals one thread on request: `arm(delay)` before `KVM_RUN`,
-/// `disarm()` after; the second says whether a signal was sent.
-struct Alarm {
-    cmd: mpsc::Sender<Option<Duration>>,
-    ack: mpsc::Receiver<bool>,
-}
-
-impl Alarm {
-    fn arm(&self, delay: Duration) -> TestResult {
-        self.cmd
-            .send(Some(delay))
-            .map_err(|_| "alarm thread gone".to_string())
-    }
-
-    fn disarm(&self) -> TestResult<bool> {
-        self.cmd
-            .send(None)
-            .map_err(|_| "alarm thread gone".to_string())?;
-        self.ack.recv().map_err(|_| "alarm thread gone".to_string())
-    }
-}
-
-/// The alarm thread's loop, signalling `target`.
-fn alarm_loop(
-    target: libc::pthread_t,
-    cmd: mpsc::Receiver<Option<Duration>>,
-    ack: mpsc::Sender<bool>,
-) -> TestResult {
-    while let Ok(Some(delay)) = cmd.recv() {
-        let mut fired = false;
-        let mut wait = delay;
-        loop {
-            match cmd.recv_timeout(wait) {
-                Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(Some(_)) => return Err("alarm armed twice".into()),
-                Err(RecvTimeoutError::Timeout) => {
-                    // SAFETY: `target` is the fuzzer's thread, which joins
-                    // this one before it ends.
-                    unsafe { kick_thread(target) }?;
-                    fired = true;
-                    wait = RESIGNAL;
-                }
+/// `KVM_RUN` on `vcpu` in this thread, which a helper thread signals after
+/// `delay`, then until it returns, as [`crate::vm::RunThread`] does the
+/// thread it runs. Not in a `RunThread`: the other operations need the
+/// vCPU between runs, and a new thread each `KVM_RUN` would make KVM take
+/// the vCPU's pid-change path (`synchronize_rcu()` in 6.12) every time,
+/// which changes what is fuzzed. Returns what it gave, how long it took,
+/// and whether a signal was sent (delivered by the time this returns).
+fn run_signalled(vcpu: &mut VcpuFd, delay: Duration) -> TestResult<(Exit, Duration, bool)> {
+    // SAFETY: pthread_self() has no preconditions.
+    let me = unsafe { libc::pthread_self() };
+    let (returned_tx, returned_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let alarm = s.spawn(move || -> TestResult<u32> {
+            let mut returned = false;
+            let mut wait = |d| {
+                returned =
+                    returned || returned_rx.recv_timeout(d) != Err(RecvTimeoutError::Timeout);
+                returned
+            };
+            if wait(delay) {
+                return Ok(0);
             }
-        }
-        // The signal, if any, is pending on the target before it reads this.
-        if ack.send(fired).is_err() {
-            break;
-        }
-    }
-    Ok(())
+            // SAFETY: `me` is the thread in `KVM_RUN`, which joins this
+            // one (at the end of the scope) before it can end.
+            let kick = || unsafe { kick_thread(me) };
+            let kicks = kick_until_returned(RETURN_TIMEOUT, RESIGNAL, kick, &mut wait)?;
+            if !wait(Duration::ZERO) {
+                give_up_on_kvm_run();
+            }
+            Ok(kicks)
+        });
+        let t0 = Instant::now();
+        let exit = run(vcpu);
+        let took = t0.elapsed();
+        drop(returned_tx);
+        let kicks = alarm
+            .join()
+            .map_err(|_| "alarm thread panicked".to_string())??;
+        Ok((exit, took, kicks > 0))
+    })
 }
 
 /// Runs the fuzzer and prints its KTAP; returns the exit code.
@@ -185,36 +177,19 @@ pub fn run_fuzz(seed: u64, steps: u64) -> i32 {
 }
 
 fn fuzz(seed: u64, steps: u64) -> TestResult<String> {
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let (ack_tx, ack_rx) = mpsc::channel();
-    // SAFETY: pthread_self() has no preconditions.
-    let me = unsafe { libc::pthread_self() };
     let start = Instant::now();
-    std::thread::scope(|s| {
-        let alarm_thread = s.spawn(move || alarm_loop(me, cmd_rx, ack_tx));
-        let alarm = Alarm {
-            cmd: cmd_tx,
-            ack: ack_rx,
-        };
-        let r = drive(seed, steps, &alarm);
-        drop(alarm);
-        let a = alarm_thread
-            .join()
-            .map_err(|_| "alarm thread panicked".to_string())?;
-        let t = r?;
-        a?;
-        Ok(format!(
-            "{steps} steps in {:.1} s: {} WAKEUPs, {} EINTRs, {} MMIO exits, {} EINVAL from KVM_SET_MP_STATE, {} malformed KVM_IRQ_LINEs, {} VM teardowns ({} with the vCPU SUSPENDED), all as the model says",
-            start.elapsed().as_secs_f64(),
-            t.wakeups,
-            t.eintr,
-            t.mmio,
-            t.einval,
-            t.bad_lines,
-            t.teardowns,
-            t.teardowns_suspended
-        ))
-    })
+    let t = drive(seed, steps)?;
+    Ok(format!(
+        "{steps} steps in {:.1} s: {} WAKEUPs, {} EINTRs, {} MMIO exits, {} EINVAL from KVM_SET_MP_STATE, {} malformed KVM_IRQ_LINEs, {} VM teardowns ({} with the vCPU SUSPENDED), all as the model says",
+        start.elapsed().as_secs_f64(),
+        t.wakeups,
+        t.eintr,
+        t.mmio,
+        t.einval,
+        t.bad_lines,
+        t.teardowns,
+        t.teardowns_suspended
+    ))
 }
 
 /// Classifies a `KVM_RUN` exit for the model, or says why it is wrong in
@@ -230,7 +205,7 @@ fn answer(exit: &Exit, immediate_exit: bool) -> Result<Answer, String> {
     }
 }
 
-fn drive(seed: u64, steps: u64, alarm: &Alarm) -> TestResult<Tally> {
+fn drive(seed: u64, steps: u64) -> TestResult<Tally> {
     let mut rng = Rng::new(seed);
     let code = guest::mmio_loop();
     let mut vm = TestVm::one(&code)?;
@@ -240,7 +215,7 @@ fn drive(seed: u64, steps: u64, alarm: &Alarm) -> TestResult<Tally> {
     for step in 0..steps {
         let op = Op::random(&mut rng);
         let before = model;
-        let r = apply(&mut vm, &mut model, op, alarm, &mut tally);
+        let r = apply(&mut vm, &mut model, op, &mut tally);
         if trace.len() == TRACE {
             trace.pop_front();
         }
@@ -261,7 +236,7 @@ fn drive(seed: u64, steps: u64, alarm: &Alarm) -> TestResult<Tally> {
     Ok(tally)
 }
 
-fn apply(vm: &mut TestVm, model: &mut Model, op: Op, alarm: &Alarm, t: &mut Tally) -> TestResult {
+fn apply(vm: &mut TestVm, model: &mut Model, op: Op, t: &mut Tally) -> TestResult {
     match op {
         Op::Set(value) => {
             let got = vm.set_mp_state(0, value);
@@ -284,7 +259,7 @@ fn apply(vm: &mut TestVm, model: &mut Model, op: Op, alarm: &Alarm, t: &mut Tall
             } else {
                 KVM_ARM_IRQ_CPU_IRQ
             };
-            let irq = (KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT) | line;
+            let irq = kvm_arm_irq(KVM_ARM_IRQ_TYPE_CPU, 0, line);
             vm.vm
                 .set_irq_line(irq, level)
                 .map_err(|e| format!("KVM_IRQ_LINE: {e}"))?;
@@ -316,13 +291,9 @@ fn apply(vm: &mut TestVm, model: &mut Model, op: Op, alarm: &Alarm, t: &mut Tall
                 scribble_system_event(vcpu);
             }
             vcpu.set_kvm_immediate_exit(u8::from(immediate_exit));
-            alarm.arm(Duration::from_millis(signal_ms))?;
-            let t0 = Instant::now();
-            let exit = run(vcpu);
-            let took = t0.elapsed();
-            let signalled = alarm.disarm()?;
+            let (exit, took, signalled) = run_signalled(vcpu, Duration::from_millis(signal_ms))?;
             vcpu.set_kvm_immediate_exit(0);
-            if took > RUN_BOUND {
+            if took > RETURN_TIMEOUT {
                 return Err(format!("KVM_RUN took {took:?}, signals included"));
             }
             let a = answer(&exit, immediate_exit)?;

@@ -43,107 +43,112 @@ use ktap::Ktap;
 #[cfg(target_arch = "aarch64")]
 use ktap::Outcome;
 
+/// What the command line asks for.
 #[cfg(target_arch = "aarch64")]
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--bench-smoke") {
-        if let Err(e) = vm::install_signal_handler() {
-            println!("# {e}");
-            std::process::exit(1);
-        }
-        std::process::exit(bench::run_smoke());
-    }
-    if args.first().map(String::as_str) == Some("--stress") {
-        let num = |i: usize, default: usize| match args.get(i).map(|a| a.parse::<usize>()) {
+enum Mode {
+    /// `[CASE...]`: these cases, KTAP.
+    Cases(Vec<&'static cases::Case>),
+    /// `--demo`.
+    Demo,
+    /// `--bench [CYCLES]`.
+    Bench(usize),
+    /// `--bench-smoke`.
+    BenchSmoke,
+    /// `--stress SECONDS [VCPUS]`.
+    Stress(u64, usize),
+    /// `--fuzz [SEED [STEPS]]`.
+    Fuzz(u64, u64),
+}
+
+#[cfg(target_arch = "aarch64")]
+impl Mode {
+    /// Parses the arguments; an error is the usage message.
+    fn parse(args: &[String]) -> Result<Mode, String> {
+        let arg = |i: usize| args.get(i).map(String::as_str);
+        let positive = |i: usize, default: usize| match arg(i).map(str::parse::<usize>) {
             None => Some(default),
             Some(Ok(n)) if n > 0 => Some(n),
             Some(_) => None,
         };
-        let (Some(secs), Some(vcpus)) = (num(1, 10), num(2, 8)) else {
-            eprintln!("vcpu_suspend_rs: --stress takes positive SECONDS and VCPUS");
-            std::process::exit(2);
-        };
-        if let Err(e) = vm::install_signal_handler() {
-            println!("# {e}");
-            std::process::exit(1);
-        }
-        std::process::exit(stress::run_stress(secs as u64, vcpus));
-    }
-    if args.first().map(String::as_str) == Some("--fuzz") {
-        let arg = |i: usize| args.get(i).map(|a| a.parse::<u64>());
-        let seed = match arg(1) {
-            None => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_secs()),
-            Some(Ok(n)) => n,
-            Some(Err(_)) => {
-                eprintln!("vcpu_suspend_rs: --fuzz takes a numeric SEED");
-                std::process::exit(2);
+        Ok(match arg(0) {
+            Some("--bench-smoke") => Mode::BenchSmoke,
+            Some("--stress") => {
+                let (Some(secs), Some(vcpus)) = (positive(1, 10), positive(2, 8)) else {
+                    return Err("--stress takes positive SECONDS and VCPUS".into());
+                };
+                Mode::Stress(secs as u64, vcpus)
             }
-        };
-        let steps = match arg(2) {
-            None => 2000,
-            Some(Ok(n)) if n > 0 => n,
-            Some(_) => {
-                eprintln!("vcpu_suspend_rs: --fuzz takes a positive number of STEPS");
-                std::process::exit(2);
+            Some("--fuzz") => {
+                let seed = match arg(1).map(str::parse::<u64>) {
+                    None => std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_secs()),
+                    Some(Ok(n)) => n,
+                    Some(Err(_)) => return Err("--fuzz takes a numeric SEED".into()),
+                };
+                let steps = match arg(2).map(str::parse::<u64>) {
+                    None => 2000,
+                    Some(Ok(n)) if n > 0 => n,
+                    Some(_) => return Err("--fuzz takes a positive number of STEPS".into()),
+                };
+                Mode::Fuzz(seed, steps)
             }
-        };
-        if let Err(e) = vm::install_signal_handler() {
-            println!("# {e}");
-            std::process::exit(1);
-        }
-        std::process::exit(fuzz::run_fuzz(seed, steps));
-    }
-    if args.first().map(String::as_str) == Some("--bench") {
-        let cycles = match args.get(1).map(|a| a.parse::<usize>()) {
-            None => 1000,
-            Some(Ok(n)) if n > 0 => n,
-            Some(_) => {
-                eprintln!("vcpu_suspend_rs: --bench takes a positive number of cycles");
-                std::process::exit(2);
+            Some("--bench") => {
+                Mode::Bench(positive(1, 1000).ok_or("--bench takes a positive number of cycles")?)
             }
-        };
-        let r = vm::install_signal_handler().and_then(|()| bench::run_bench(cycles));
-        if let Err(e) = r {
-            eprintln!("vcpu_suspend_rs: bench failed: {e}");
-            std::process::exit(1);
-        }
-        return;
+            Some("--demo") => Mode::Demo,
+            _ => {
+                let unknown: Vec<&String> = args
+                    .iter()
+                    .filter(|a| !cases::CASES.iter().any(|(n, _)| n == a))
+                    .collect();
+                if !unknown.is_empty() {
+                    let names: Vec<&str> = cases::CASES.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "no such case: {unknown:?}; cases: {}",
+                        names.join(" ")
+                    ));
+                }
+                Mode::Cases(
+                    cases::CASES
+                        .iter()
+                        .filter(|(n, _)| args.is_empty() || args.iter().any(|a| a == n))
+                        .collect(),
+                )
+            }
+        })
     }
-    if args.first().map(String::as_str) == Some("--demo") {
-        let r = vm::install_signal_handler().and_then(|()| demo::run_demo());
-        if let Err(e) = r {
-            eprintln!("vcpu_suspend_rs: demo failed: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let unknown: Vec<&String> = args
-        .iter()
-        .filter(|a| !cases::CASES.iter().any(|(n, _)| n == a))
-        .collect();
-    if !unknown.is_empty() {
-        let names: Vec<&str> = cases::CASES.iter().map(|(n, _)| *n).collect();
-        eprintln!(
-            "vcpu_suspend_rs: no such case: {unknown:?}; cases: {}",
-            names.join(" ")
-        );
-        std::process::exit(2);
-    }
-    let selected: Vec<_> = cases::CASES
-        .iter()
-        .filter(|(n, _)| args.is_empty() || args.iter().any(|a| a == n))
-        .collect();
+}
 
+/// Installs the signal handler, or ends the process as a KTAP run does.
+#[cfg(target_arch = "aarch64")]
+fn signal_handler_or_exit() {
+    if let Err(e) = vm::install_signal_handler() {
+        println!("# {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The exit code of a mode that is not KTAP: 0, or 1 with `what failed`.
+#[cfg(target_arch = "aarch64")]
+fn exit_code(what: &str, r: vm::TestResult) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("vcpu_suspend_rs: {what} failed: {e}");
+            1
+        }
+    }
+}
+
+/// Runs `selected`, KTAP; returns the exit code.
+#[cfg(target_arch = "aarch64")]
+fn run_cases(selected: Vec<&cases::Case>) -> i32 {
     print!("{}", Ktap::header(selected.len()));
     let mut k = Ktap::default();
     let kvm_ok = std::path::Path::new("/dev/kvm").exists();
     if kvm_ok {
-        if let Err(e) = vm::install_signal_handler() {
-            println!("# {e}");
-            std::process::exit(1);
-        }
+        signal_handler_or_exit();
     }
     for (name, case) in selected {
         let outcome = if !kvm_ok {
@@ -157,7 +162,40 @@ fn main() {
         print!("{}", k.record(&format!("vcpu_suspend_rs.{name}"), outcome));
     }
     print!("{}", k.totals());
-    std::process::exit(k.exit_code());
+    k.exit_code()
+}
+
+#[cfg(target_arch = "aarch64")]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = Mode::parse(&args).unwrap_or_else(|usage| {
+        eprintln!("vcpu_suspend_rs: {usage}");
+        std::process::exit(2)
+    });
+    let code = match mode {
+        Mode::Cases(selected) => run_cases(selected),
+        Mode::Demo => exit_code(
+            "demo",
+            vm::install_signal_handler().and_then(|()| demo::run_demo()),
+        ),
+        Mode::Bench(cycles) => exit_code(
+            "bench",
+            vm::install_signal_handler().and_then(|()| bench::run_bench(cycles)),
+        ),
+        Mode::BenchSmoke => {
+            signal_handler_or_exit();
+            bench::run_smoke()
+        }
+        Mode::Stress(secs, vcpus) => {
+            signal_handler_or_exit();
+            stress::run_stress(secs, vcpus)
+        }
+        Mode::Fuzz(seed, steps) => {
+            signal_handler_or_exit();
+            fuzz::run_fuzz(seed, steps)
+        }
+    };
+    std::process::exit(code);
 }
 
 #[cfg(not(target_arch = "aarch64"))]

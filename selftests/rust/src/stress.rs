@@ -18,7 +18,10 @@ use kvm_ioctls::VmFd;
 
 use crate::guest::{self, MMIO_REPORT};
 use crate::rng::Rng;
-use crate::vm::{expect_mmio, irq_line_raw, kick_thread, run, Exit, TestResult, TestVm, VmOpts};
+use crate::vm::{
+    expect_mmio, give_up, irq_line_raw, kick_thread, kick_until_returned, run, spawn_kickable,
+    wait_until, Exit, TestResult, TestVm, VmOpts,
+};
 
 /// No suspended vCPU may stay without its WAKEUP longer after its IRQ line
 /// was raised.
@@ -27,6 +30,15 @@ const WATCHDOG: Duration = Duration::from_secs(2);
 /// The injector must raise a requested line within this bound; past it the
 /// test itself is starved, which says nothing about KVM.
 const INJECTOR_BOUND: Duration = Duration::from_secs(10);
+
+/// After the end, how long the vCPU threads get to finish their cycle
+/// (their lines raised, their threads signalled) before the process gives
+/// up on them.
+const STOP_BOUND: Duration = Duration::from_secs(10);
+
+/// Meanwhile, how often their lines are raised and their threads signalled
+/// again.
+const STOP_RESIGNAL: Duration = Duration::from_millis(10);
 
 /// How many `KVM_RUN`s begun after the line was up must end in `EINTR`
 /// (besides the [`WATCHDOG`] time) before the wakeup counts as lost.
@@ -249,20 +261,6 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
     let start = Instant::now();
     let (wake_tx, wake_rx) = mpsc::channel::<(usize, u64)>();
     let result = std::thread::scope(|s| -> TestResult {
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let mut handles = Vec::new();
-        for (i, vcpu) in vcpus.iter_mut().enumerate() {
-            let (wake, stop, c, tid_tx) = (wake_tx.clone(), &stop, &c, tid_tx.clone());
-            handles.push(s.spawn(move || {
-                // SAFETY: pthread_self() has no preconditions.
-                let _ = tid_tx.send(unsafe { libc::pthread_self() });
-                let r = vcpu_loop(vm_fd, &lines[i], i, vcpu, &wake, stop, c);
-                stop.store(true, Ordering::Relaxed);
-                r
-            }));
-        }
-        drop(wake_tx);
-        let tids: Vec<libc::pthread_t> = (0..nvcpus).filter_map(|_| tid_rx.recv().ok()).collect();
         // Injector: raises each requested IRQ line after a random delay.
         let cref = &c;
         let injector = s.spawn(move || -> TestResult {
@@ -292,6 +290,23 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
             }
             Ok(())
         });
+        // The vCPU threads: each runs its own loop of KVM_RUNs and checks
+        // (not the one-run RunThread), signalled below. Started after the
+        // injector, so that those already running finish their cycle when
+        // a later one cannot start.
+        let (mut handles, mut tids) = (Vec::new(), Vec::new());
+        for (i, vcpu) in vcpus.iter_mut().enumerate() {
+            let (wake, stop, c) = (wake_tx.clone(), &stop, &c);
+            let (h, tid) = spawn_kickable(s, move || {
+                let r = vcpu_loop(vm_fd, &lines[i], i, vcpu, &wake, stop, c);
+                stop.store(true, Ordering::Relaxed);
+                r
+            })
+            .inspect_err(|_| stop.store(true, Ordering::Relaxed))?;
+            handles.push(h);
+            tids.push(tid);
+        }
+        drop(wake_tx);
         // Signaller (this thread): signals random vCPU threads until the end.
         let mut rng = Rng::new(0x1234_5678_9abc_def1);
         while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
@@ -303,13 +318,9 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
         stop.store(true, Ordering::Relaxed);
         // Let every vCPU thread finish its cycle: raise every line, and keep
         // signalling, so that a lost wakeup still ends in the watchdog's
-        // error instead of a hang; past 10 s the process gives up.
-        let end = Instant::now() + Duration::from_secs(10);
-        while handles.iter().any(|h| !h.is_finished()) {
-            if Instant::now() > end {
-                println!("# vCPU threads still in KVM_RUN 10 s after the end; giving up");
-                std::process::exit(1);
-            }
+        // error instead of a hang; past STOP_BOUND the process gives up.
+        let all_returned = || handles.iter().all(|h| h.is_finished());
+        let raise_and_kick = || -> TestResult {
             for (i, t) in tids.iter().enumerate() {
                 lines[i].raised.store(true, Ordering::SeqCst);
                 irq_line_raw(vm_fd, i, true)?;
@@ -317,7 +328,16 @@ fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {
                 // SAFETY: as above.
                 unsafe { kick_thread(*t) }?;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            Ok(())
+        };
+        kick_until_returned(STOP_BOUND, STOP_RESIGNAL, raise_and_kick, |d| {
+            wait_until(d, all_returned)
+        })?;
+        if !all_returned() {
+            give_up(&format!(
+                "vCPU threads still in KVM_RUN {} s after the end",
+                STOP_BOUND.as_secs()
+            ));
         }
         let mut first_err = Ok(());
         for h in handles {

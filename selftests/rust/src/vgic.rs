@@ -11,14 +11,14 @@
 
 use kvm_bindings::{
     kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
-    KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_TYPE_SPI, KVM_DEV_ARM_VGIC_CTRL_INIT,
-    KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, KVM_DEV_ARM_VGIC_GRP_CTRL,
-    KVM_DEV_ARM_VGIC_GRP_DIST_REGS, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
+    KVM_ARM_IRQ_TYPE_SPI, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
+    KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+    KVM_DEV_ARM_VGIC_GRP_NR_IRQS, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
     KVM_DEV_ARM_VGIC_V3_MPIDR_SHIFT, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
 };
 use kvm_ioctls::{DeviceFd, VmFd};
 
-use crate::vm::{sysreg_fields, TestResult};
+use crate::vm::{kvm_arm_irq, sysreg_fields, TestResult};
 
 /// Distributor base (IPA), below the guest's memory-less MMIO report page.
 pub const GICD_BASE: u64 = 0x0800_0000;
@@ -181,9 +181,6 @@ impl Vgic {
 
 /// Raises or lowers SPI `intid` with `KVM_IRQ_LINE` (`KVM_ARM_IRQ_TYPE_SPI`).
 pub fn spi_line(vm: &VmFd, intid: u32, level: bool) -> TestResult {
-    vm.set_irq_line(
-        (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | intid,
-        level,
-    )
-    .map_err(|e| format!("KVM_IRQ_LINE(SPI {intid}, {}): {e}", u8::from(level)))
+    vm.set_irq_line(kvm_arm_irq(KVM_ARM_IRQ_TYPE_SPI, 0, intid), level)
+        .map_err(|e| format!("KVM_IRQ_LINE(SPI {intid}, {}): {e}", u8::from(level)))
 }

@@ -7,17 +7,21 @@
 //! Where kvm-ioctls falls short it is said at the place; everything else
 //! goes through its types and ioctls.
 
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use kvm_bindings::{
     kvm_enable_cap, kvm_mp_state, kvm_userspace_memory_region, kvm_vcpu_init, KVM_ARM_IRQ_CPU_IRQ,
-    KVM_ARM_IRQ_TYPE_CPU, KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_VCPU_SHIFT, KVM_ARM_VCPU_POWER_OFF,
-    KVM_ARM_VCPU_PSCI_0_2, KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_EXIT_INTR, KVM_EXIT_SYSTEM_EVENT,
-    KVM_REG_ARM64, KVM_REG_ARM64_SYSREG, KVM_REG_ARM_CORE, KVM_REG_SIZE_U64,
+    KVM_ARM_IRQ_NUM_MASK, KVM_ARM_IRQ_NUM_SHIFT, KVM_ARM_IRQ_TYPE_CPU, KVM_ARM_IRQ_TYPE_MASK,
+    KVM_ARM_IRQ_TYPE_SHIFT, KVM_ARM_IRQ_VCPU2_MASK, KVM_ARM_IRQ_VCPU2_SHIFT, KVM_ARM_IRQ_VCPU_MASK,
+    KVM_ARM_IRQ_VCPU_SHIFT, KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2,
+    KVM_CAP_ARM_SYSTEM_SUSPEND, KVM_EXIT_INTR, KVM_EXIT_SYSTEM_EVENT, KVM_REG_ARM64,
+    KVM_REG_ARM64_SYSREG, KVM_REG_ARM_CORE, KVM_REG_SIZE_U64,
 };
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vmm_sys_util::ioctl::ioctl;
@@ -417,8 +421,14 @@ impl TestVm {
 
 /// How long a vCPU must stay in `KVM_RUN` to count as blocked.
 pub const BLOCKED: Duration = Duration::from_millis(200);
-/// How long `KVM_RUN` may take to return once it should.
+/// How long `KVM_RUN` may take to return once it should: the cases, the
+/// bench and the fuzzer fail a `KVM_RUN` that waits longer (and end the
+/// process if signals do not end it within as long again).
 pub const RETURN_TIMEOUT: Duration = Duration::from_secs(5);
+/// While a thread is signalled out of `KVM_RUN`, how long it gets to return
+/// before the signal is sent again (one that came before it entered
+/// `KVM_RUN` is lost).
+pub const RESIGNAL: Duration = Duration::from_millis(50);
 
 extern "C" fn on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
 
@@ -448,17 +458,68 @@ pub fn install_signal_handler() -> TestResult {
     register_signal_handler(kick_signal(), on_signal).map_err(|e| format!("sigaction: {e}"))
 }
 
-/// The result of a `KVM_RUN` done in a thread of its own.
-#[derive(Debug)]
-pub struct BlockedRun {
-    /// What `KVM_RUN` gave.
-    pub exit: Exit,
-    /// Whether it waited in `KVM_RUN` before the test poked it.
-    pub blocked: bool,
-    /// CPU time of the vCPU thread during `KVM_RUN`.
-    pub cpu: Duration,
-    /// Wall time of `KVM_RUN`.
-    pub wall: Duration,
+/// Spawns `f` in a thread of scope `s` and returns its handle and its id,
+/// for [`kick_thread`] (valid until the handle is joined).
+pub fn spawn_kickable<'scope, T: Send + 'scope>(
+    s: &'scope Scope<'scope, '_>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> TestResult<(ScopedJoinHandle<'scope, T>, libc::pthread_t)> {
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let handle = s.spawn(move || {
+        // SAFETY: pthread_self() has no preconditions.
+        let _ = tid_tx.send(unsafe { libc::pthread_self() });
+        f()
+    });
+    let tid = tid_rx.recv().map_err(|_| "vCPU thread died".to_string())?;
+    Ok((handle, tid))
+}
+
+/// Waits up to `d` for `cond`, looking every millisecond; returns whether
+/// it holds.
+pub fn wait_until(d: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while !cond() && start.elapsed() < d {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    cond()
+}
+
+/// Signals threads out of `KVM_RUN`: calls `kick` (which signals them)
+/// until `returned(d)`, which waits up to `d` for them to return, says they
+/// have; again after each `every` without a return (a signal that reached a
+/// thread before it entered `KVM_RUN` is lost), for at most `bound`.
+/// Returns how often it called `kick`; what to do about a thread still in
+/// `KVM_RUN` after `bound` is the caller's (see [`give_up`]).
+pub fn kick_until_returned(
+    bound: Duration,
+    every: Duration,
+    mut kick: impl FnMut() -> TestResult,
+    mut returned: impl FnMut(Duration) -> bool,
+) -> TestResult<u32> {
+    let deadline = Instant::now() + bound;
+    let mut kicks = 0;
+    while !returned(Duration::ZERO) && Instant::now() < deadline {
+        kick()?;
+        kicks += 1;
+        returned(every);
+    }
+    Ok(kicks)
+}
+
+/// Ends the process because a thread stays in `KVM_RUN` even under signals:
+/// nothing else unblocks a thread in the kernel, and its scope would wait
+/// for it forever.
+pub fn give_up(what: &str) -> ! {
+    println!("# {what}; giving up");
+    std::process::exit(1);
+}
+
+/// [`give_up`] on a `KVM_RUN` that [`kick_until_returned`] did not end
+/// within `RETURN_TIMEOUT`.
+pub fn give_up_on_kvm_run() -> ! {
+    give_up(&format!(
+        "KVM_RUN still blocked after signals for {RETURN_TIMEOUT:?}"
+    ))
 }
 
 /// CPU time the calling thread has used.
@@ -472,101 +533,187 @@ pub fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// A `KVM_RUN` in a scoped thread, which the test can watch and signal.
+/// What one `KVM_RUN` of a [`RunThread`] gave, and when.
+#[derive(Debug)]
+pub struct Ran {
+    /// What `KVM_RUN` gave.
+    pub exit: Exit,
+    /// Just before the ioctl.
+    pub entered: Instant,
+    /// Just after it returned.
+    pub returned: Instant,
+    /// CPU time of the vCPU thread during the ioctl.
+    pub cpu: Duration,
+}
+
+impl Ran {
+    /// Wall time of the `KVM_RUN`.
+    pub fn wall(&self) -> Duration {
+        self.returned.saturating_duration_since(self.entered)
+    }
+}
+
+/// The result of a `KVM_RUN` done in a thread of its own.
+#[derive(Debug)]
+pub struct BlockedRun {
+    /// What `KVM_RUN` gave.
+    pub exit: Exit,
+    /// Whether it waited in `KVM_RUN` before the test poked it.
+    pub blocked: bool,
+    /// CPU time of the vCPU thread during `KVM_RUN`.
+    pub cpu: Duration,
+    /// Wall time of `KVM_RUN`.
+    pub wall: Duration,
+}
+
+impl BlockedRun {
+    /// `ran`, which waited in `KVM_RUN` before the test poked it if `blocked`.
+    pub fn new(ran: Ran, blocked: bool) -> Self {
+        BlockedRun {
+            wall: ran.wall(),
+            exit: ran.exit,
+            blocked,
+            cpu: ran.cpu,
+        }
+    }
+}
+
+/// The vCPU runner of the cases and the bench: a scoped thread
+/// that runs `KVM_RUN` on one vCPU each time it is started and reports what
+/// it gave, which the test can watch and signal meanwhile.
 pub struct RunThread<'scope> {
-    handle: std::thread::ScopedJoinHandle<'scope, (Exit, Duration, Duration)>,
-    tid: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    go: mpsc::Sender<()>,
+    ran: mpsc::Receiver<Ran>,
+    /// The started run's result once it came, until `finish()` takes it.
+    last: RefCell<Option<Ran>>,
+    /// The thread ended (it panicked: it runs until `go` is dropped).
+    gone: Cell<bool>,
+    tid: libc::pthread_t,
+    handle: ScopedJoinHandle<'scope, ()>,
 }
 
 impl<'scope> RunThread<'scope> {
+    /// Starts a thread of scope `s` that runs `KVM_RUN` on `vcpu` on each
+    /// [`RunThread::start`].
+    pub fn idle(s: &'scope Scope<'scope, '_>, vcpu: &'scope mut VcpuFd) -> TestResult<Self> {
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (ran_tx, ran) = mpsc::channel();
+        let (handle, tid) = spawn_kickable(s, move || {
+            while go_rx.recv().is_ok() {
+                let cpu0 = thread_cpu();
+                let entered = Instant::now();
+                let exit = run(vcpu);
+                let returned = Instant::now();
+                let cpu = thread_cpu().saturating_sub(cpu0);
+                let ran = Ran {
+                    exit,
+                    entered,
+                    returned,
+                    cpu,
+                };
+                if ran_tx.send(ran).is_err() {
+                    break;
+                }
+            }
+        })?;
+        Ok(RunThread {
+            go,
+            ran,
+            last: RefCell::new(None),
+            gone: Cell::new(false),
+            tid,
+            handle,
+        })
+    }
+
     /// Starts `KVM_RUN` on `vcpu` in a thread of scope `s`.
-    pub fn spawn<'env>(
-        s: &'scope std::thread::Scope<'scope, 'env>,
-        vcpu: &'scope mut VcpuFd,
-    ) -> Self {
-        let tid = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let t = tid.clone();
-        let handle = s.spawn(move || {
-            // SAFETY: pthread_self() has no preconditions.
-            t.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
-            let cpu0 = thread_cpu();
-            let t0 = Instant::now();
-            let exit = run(vcpu);
-            (exit, thread_cpu().saturating_sub(cpu0), t0.elapsed())
-        });
-        RunThread { handle, tid }
+    pub fn spawn(s: &'scope Scope<'scope, '_>, vcpu: &'scope mut VcpuFd) -> TestResult<Self> {
+        let t = Self::idle(s, vcpu)?;
+        t.start()?;
+        Ok(t)
+    }
+
+    /// Starts one `KVM_RUN`.
+    pub fn start(&self) -> TestResult {
+        self.go.send(()).map_err(|_| "vCPU thread died".to_string())
     }
 
     /// Whether `KVM_RUN` has returned.
     pub fn done(&self) -> bool {
-        self.handle.is_finished()
+        self.wait(Duration::ZERO)
     }
 
     /// Waits up to `d` for `KVM_RUN` to return; true if it has.
     pub fn wait(&self, d: Duration) -> bool {
-        let start = Instant::now();
-        while !self.done() && start.elapsed() < d {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.done()
-    }
-
-    /// Signals the thread until `KVM_RUN` returns (a signal sent before it
-    /// entered `KVM_RUN` would be lost, so it keeps sending).
-    pub fn interrupt(&self) -> TestResult {
-        let deadline = Instant::now() + RETURN_TIMEOUT;
-        while !self.done() && Instant::now() < deadline {
-            let tid = self.tid.load(Ordering::SeqCst);
-            if tid != 0 {
-                // SAFETY: `tid` is the thread of `self.handle`, which is not
-                // joined yet, so the id is still valid even if it has exited.
-                unsafe { kick_thread(tid as libc::pthread_t) }?;
+        let mut last = self.last.borrow_mut();
+        if last.is_none() && !self.gone.get() {
+            match self.ran.recv_timeout(d) {
+                Ok(ran) => *last = Some(ran),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => self.gone.set(true),
             }
-            self.wait(Duration::from_millis(20));
         }
-        Ok(())
+        last.is_some() || self.gone.get()
     }
 
-    /// Joins the thread once `KVM_RUN` returned. One that should have
-    /// returned but still waits after `RETURN_TIMEOUT` is signalled and the
-    /// case fails with what it then gave; if even signals do not end it,
-    /// the process gives up (nothing else can unstick a thread blocked in
-    /// the kernel).
-    pub fn join(self, blocked: bool) -> TestResult<BlockedRun> {
-        let mut late = false;
-        if !self.wait(RETURN_TIMEOUT) {
-            late = true;
+    /// Sends the thread one signal.
+    pub fn signal(&self) -> TestResult {
+        // SAFETY: `tid` is the thread of `self.handle`, which is not joined
+        // yet, so the id is still valid even if it has exited.
+        unsafe { kick_thread(self.tid) }
+    }
+
+    /// Signals the thread until `KVM_RUN` returns, for at most
+    /// `RETURN_TIMEOUT`; returns how many signals it sent.
+    pub fn interrupt(&self) -> TestResult<u32> {
+        kick_until_returned(RETURN_TIMEOUT, RESIGNAL, || self.signal(), |d| self.wait(d))
+    }
+
+    /// Takes what the started `KVM_RUN` gave once it returned. One that
+    /// should have returned but still waits after `RETURN_TIMEOUT` is
+    /// signalled and fails with what it then gave; if even signals do not
+    /// end it, the process gives up.
+    pub fn finish(&self) -> TestResult<Ran> {
+        let late = !self.wait(RETURN_TIMEOUT);
+        if late {
             self.interrupt()?;
         }
         if !self.done() {
-            println!("# KVM_RUN still blocked after signals for {RETURN_TIMEOUT:?}; giving up");
-            std::process::exit(1);
+            give_up_on_kvm_run();
         }
-        let (exit, cpu, wall) = self
-            .handle
-            .join()
-            .map_err(|_| "vCPU thread panicked".to_string())?;
+        let ran = self
+            .last
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| "vCPU thread panicked".to_string())?;
         if late {
             return Err(format!(
-                "KVM_RUN still waited {RETURN_TIMEOUT:?} after it should have returned; a signal then gave {exit}"
+                "KVM_RUN still waited {RETURN_TIMEOUT:?} after it should have returned; a signal then gave {}",
+                ran.exit
             ));
         }
-        Ok(BlockedRun {
-            exit,
-            blocked,
-            cpu,
-            wall,
-        })
+        Ok(ran)
+    }
+
+    /// [`RunThread::finish`], then ends the thread.
+    pub fn join(self) -> TestResult<Ran> {
+        let ran = self.finish()?;
+        let RunThread { go, handle, .. } = self;
+        drop(go);
+        handle
+            .join()
+            .map_err(|_| "vCPU thread panicked".to_string())?;
+        Ok(ran)
     }
 }
 
 /// Runs `vcpu` once in a thread, so that a `KVM_RUN` that should return
 /// but keeps waiting is a failure after `RETURN_TIMEOUT` (ended by a
-/// signal, see [`RunThread::join`]), not a hang.
+/// signal, see [`RunThread::finish`]), not a hang.
 pub fn run_bounded(vcpu: &mut VcpuFd, what: &str) -> TestResult<Exit> {
     std::thread::scope(|s| {
         RunThread::spawn(s, vcpu)
-            .join(false)
+            .and_then(RunThread::join)
             .map(|r| r.exit)
             .map_err(|e| format!("{what}: {e}"))
     })
@@ -715,20 +862,33 @@ pub fn run_in_thread(
 ) -> TestResult<BlockedRun> {
     let stats = VcpuStats::new(vcpu)?;
     std::thread::scope(|s| {
-        let t = RunThread::spawn(s, vcpu);
+        let t = RunThread::spawn(s, vcpu)?;
         let blocked = t.wait_waiting(how, &stats)?;
         if blocked && !poke()? {
             t.interrupt()?;
         }
-        t.join(blocked)
+        t.join().map(|ran| BlockedRun::new(ran, blocked))
     })
+}
+
+/// The `irq` field of arm64's `KVM_IRQ_LINE` (`struct kvm_irq_level`): line
+/// `irq_num` of type `irq_type` (`KVM_ARM_IRQ_TYPE_*`), for vCPU `vcpu_id`
+/// where the type has one. It is what `kvm_vm_ioctl_irq_line()` in
+/// arch/arm64/kvm/arm.c decodes (and QEMU's `kvm_arm_set_irq()` encodes):
+/// each value masked to its field, `vcpu_id` split over the vcpu_index and
+/// vcpu2_index fields.
+pub const fn kvm_arm_irq(irq_type: u32, vcpu_id: usize, irq_num: u32) -> u32 {
+    let vcpu = vcpu_id as u32;
+    let vcpu2 = vcpu / (KVM_ARM_IRQ_VCPU_MASK + 1);
+    (vcpu2 & KVM_ARM_IRQ_VCPU2_MASK) << KVM_ARM_IRQ_VCPU2_SHIFT
+        | (irq_type & KVM_ARM_IRQ_TYPE_MASK) << KVM_ARM_IRQ_TYPE_SHIFT
+        | (vcpu & KVM_ARM_IRQ_VCPU_MASK) << KVM_ARM_IRQ_VCPU_SHIFT
+        | (irq_num & KVM_ARM_IRQ_NUM_MASK) << KVM_ARM_IRQ_NUM_SHIFT
 }
 
 /// Raises or lowers vCPU `i`'s IRQ line (`KVM_ARM_IRQ_TYPE_CPU`) on `vm`.
 pub fn irq_line_raw(vm: &VmFd, i: usize, level: bool) -> TestResult {
-    let irq = (KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT)
-        | ((i as u32) << KVM_ARM_IRQ_VCPU_SHIFT)
-        | KVM_ARM_IRQ_CPU_IRQ;
+    let irq = kvm_arm_irq(KVM_ARM_IRQ_TYPE_CPU, i, KVM_ARM_IRQ_CPU_IRQ);
     vm.set_irq_line(irq, level)
         .map_err(|e| format!("KVM_IRQ_LINE: {e}"))
 }
