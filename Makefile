@@ -13,7 +13,7 @@
 #         (README.md)
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
-# build/src, a git repository: pristine 6.12 plus tools/series as commits.
+# build/src, a git repository: pristine 6.12 plus tools/tree/series as commits.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -25,14 +25,27 @@ B       := $(PROJ)/build
 SRC     := $(B)/src
 KOBJ    := $(B)/kernel
 LOGS    := $(B)/logs
-CONFIGS := $(PROJ)/tools/config/kvm-rust.config $(PROJ)/tools/config/suspend-rust.config
-QEMU    := $(PROJ)/tools/boot.sh
+# One result file per check, NAME.ktap, and the key of its inputs, NAME.key.
+RESULTS := $(B)/results
+CONFIGS := $(PROJ)/tools/tree/config/kvm-rust.config $(PROJ)/tools/tree/config/suspend-rust.config
+QEMU    := $(PROJ)/tools/boot/boot.sh
+PY      := PYTHONPATH=$(PROJ)/tools python3
+
+# $(call cached,NAME,OUTPUT,INPUTS,COMMAND): run COMMAND, which writes OUTPUT
+# (a file of build/results, or a console log), unless INPUTS have the content they had when it
+# last passed (tools/harness/inputs.py: files, directories, git:REPO:REV,
+# status:REPO, =TEXT). make check forgets every input key when it fails.
+cached = if $(PY) -m harness.inputs fresh $(1) $(2) -- $(3); then \
+		echo "$(1): inputs unchanged since it last passed: $(2) kept"; \
+	else $(4); $(PY) -m harness.inputs save $(1) $(2) -- $(3); fi
+# $(call verdict,KTAP): fail a check's own target on a "not ok" line; inside
+# make check the report gives the verdict.
+verdict = $(if $(filter check,$(MAKECMDGOALS)),,@! grep -q '^not ok' $(1))
 
 # Upstream KVM selftests that make check runs, with their time limits (s):
 # "TARGET SECONDS", TARGET relative to tools/testing/selftests/kvm.
 KVM_LIST  := $(PROJ)/selftests/kvm.list
 BASELINE  := $(PROJ)/selftests/baseline-failures
-KVM_TESTS := $(shell awk '!/^\#/ && NF {print $$1}' $(KVM_LIST))
 
 .PHONY: all setup tree kernel initramfs check run mutants patches patches-check clean help
 all: kernel kselftest-tar
@@ -42,23 +55,24 @@ help:
 
 # Installs what is missing (apt, crates.io); a no-op when all is there.
 setup: $(B)/.setup
-$(B)/.setup: $(PROJ)/tools/setup.sh $(PROJ)/tools/versions.env
-	@mkdir -p $(LOGS)
-	$(PROJ)/tools/setup.sh
+$(B)/.setup: $(PROJ)/tools/setup/setup.sh $(PROJ)/tools/setup/versions.env
+	@mkdir -p $(LOGS) $(RESULTS)
+	$(PROJ)/tools/setup/setup.sh
 	@touch $@
 
-# Pristine 6.12 + tools/series; cheap when nothing changed, and it moves only
+# Pristine 6.12 + tools/tree/series; cheap when nothing changed, and it moves only
 # the files whose content changed, so kbuild rebuilds only what it must.
 tree: setup
-	@$(PROJ)/tools/prepare-tree.sh $(SRC)
+	@$(PROJ)/tools/tree/prepare-tree.sh $(SRC)
 
-$(KOBJ)/.config: $(CONFIGS) $(PROJ)/tools/mkconfig.sh | tree
-	$(PROJ)/tools/mkconfig.sh $(SRC) $(KOBJ) $(CONFIGS)
+$(KOBJ)/.config: $(CONFIGS) $(PROJ)/tools/tree/mkconfig.sh | tree
+	$(PROJ)/tools/tree/mkconfig.sh $(SRC) $(KOBJ) $(CONFIGS)
+	@touch $@
 
 # $(call kbuild,NAME,OBJ,TARGETS): kbuild in the prepared tree into OBJ,
 # log in build/logs/NAME.log, the first errors shown on failure.
 kbuild = @echo "$(1): building (log: $(LOGS)/$(1).log)"; \
-	$(PROJ)/tools/kmake.sh $(SRC) $(2) CLIPPY=1 $(3) >$(LOGS)/$(1).log 2>&1 || \
+	$(PROJ)/tools/tree/kmake.sh $(SRC) $(2) CLIPPY=1 $(3) >$(LOGS)/$(1).log 2>&1 || \
 	{ grep -E -B2 -A12 'error(\[|:)' $(LOGS)/$(1).log | head -60; \
 	  echo "$(1): build failed, see $(LOGS)/$(1).log"; exit 1; }
 
@@ -80,16 +94,16 @@ CARGO      := $(CARGO_ENV) /usr/bin/cargo
 VMM_CRATE := $(PROJ)/selftests/vmm
 VMM_BIN   := $(B)/vmm/$(RUST_TGT)/release/suspend_vmm
 VMM_OPTS  ?=
-VMM_CMD   := /kselftest/kvm/suspend_vmm /guest/Image /guest/initrd.cpio $(VMM_OPTS)
+VMM_ARGS  := suspend_vmm /guest/Image /guest/initrd.cpio $(VMM_OPTS)
+VMM_CMD   := /kselftest/kvm/$(VMM_ARGS)
 L2_INITRD := $(B)/vmm/l2-initrd.cpio
 # What an initramfs needs to run the VMM: it, the guest kernel, its initramfs.
 VMM_FILES  = $(VMM_BIN):/kselftest/kvm/suspend_vmm $(B)/Image:/guest/Image \
 	$(L2_INITRD):/guest/initrd.cpio
 # The guest's test-list lines: on the Rust implementation, on the C one, and
 # with the first SYSTEM_SUSPEND answered DENIED.
-LINUX_SUSPEND_LIST = echo "linux-suspend 300 $(VMM_CMD)"; \
-	echo "linux-suspend@c 300 /bin/with-impl c $(VMM_CMD)"; \
-	echo "linux-suspend-denied 300 $(VMM_CMD) --deny-first"
+LINUX_SUSPEND_LIST = $(call on_both,linux-suspend,300,$(VMM_ARGS)); \
+	$(call list_one,linux-suspend-denied,300,$(VMM_CMD) --deny-first)
 .PHONY: rust-selftest rust-selftest-host docs-check
 rust-selftest: setup
 	@echo "rust-selftest: cargo build (log: $(LOGS)/rust-selftest.log)"
@@ -100,82 +114,103 @@ rust-selftest: setup
 # Host side of the Rust selftest: cargo test, clippy and rustfmt, as KTAP
 # lines for the report.
 rust-selftest-host: setup
-	{ $(PROJ)/tools/rust-host-checks.sh $(RUST_ST) $(B); \
-	  $(PROJ)/tools/rust-host-checks.sh $(VMM_CRATE) $(B) vmm-; } >$(LOGS)/rust-host.ktap
+	@$(call cached,rust-host,$(RESULTS)/rust-host.ktap,$(RUST_ST) $(VMM_CRATE) \
+		$(PROJ)/tools/checks/rust-host-checks.sh,\
+		{ $(PROJ)/tools/checks/rust-host-checks.sh $(RUST_ST) $(B); \
+		  $(PROJ)/tools/checks/rust-host-checks.sh $(VMM_CRATE) $(B) vmm-; } >$(RESULTS)/rust-host.ktap)
+	$(call verdict,$(RESULTS)/rust-host.ktap)
 
 # The test initramfs: the whole kselftest package at /kselftest; make check
 # runs the programs of selftests/kvm.list directly (one KTAP result per
 # case), the suspend selftests again on 6.12's C implementation (the A/B
-# switch, tools/ab), then once more through run_kselftest.sh.
+# switch, tools/tree/ab), then once more through run_kselftest.sh.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
 initramfs: kselftest-tar vmm $(L2_INITRD)
-	@{ awk '!/^#/ && NF {n=split($$1, p, "/"); print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n]}' $(KVM_LIST); \
-	   echo "kvm/aarch64/vcpu_suspend_rs 120 /kselftest/kvm/vcpu_suspend_rs"; \
-	   echo "kvm/aarch64/vcpu_suspend@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend"; \
-	   echo "kvm/aarch64/vcpu_suspend_rs@c 120 /bin/with-impl c /kselftest/kvm/vcpu_suspend_rs"; \
-	   echo "bench-smoke 120 /kselftest/kvm/vcpu_suspend_rs --bench-smoke"; \
+	@{ $(call on_both,kvm/aarch64/vcpu_suspend,120,vcpu_suspend); \
+	   $(PY) -m harness.ktap list kvm $(KVM_LIST); \
+	   $(call on_both,kvm/aarch64/vcpu_suspend_rs,120,vcpu_suspend_rs); \
+	   $(call list_one,bench-smoke,120,/kselftest/kvm/vcpu_suspend_rs --bench-smoke); \
 	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \
-	   echo "run_kselftest.sh 600 /kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))"; \
+	   $(call list_one,run_kselftest.sh,600,/kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))); \
 	   $(LINUX_SUSPEND_LIST); \
 	 } >$(B)/check.list
-	$(PROJ)/tools/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest \
+	$(PROJ)/tools/boot/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest \
 		$(VMM_FILES)
 
 # $(call on_both,NAME,SECONDS,PROGRAM ARGS): the guest's test-list lines
 # that run /kselftest/kvm/PROGRAM on the Rust implementation (NAME), then on
 # 6.12's C one (NAME@c), in the same boot.
-on_both = echo "$(1) $(2) /kselftest/kvm/$(3)"; \
-	echo "$(1)@c $(2) /bin/with-impl c /kselftest/kvm/$(3)"
+on_both = $(PY) -m harness.ktap list both $(1) $(2) $(3)
+# $(call list_one,NAME,SECONDS,COMMAND): one line of a guest test list.
+list_one = $(PY) -m harness.ktap list one $(1) $(2) $(3)
 
 # $(call boot_list,NAME,BOOT_TIMEOUT): boots build/Image with the tests of
 # build/NAME.list and reports them (build/logs/NAME.ktap).
-boot_list = @$(PROJ)/tools/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(KSFT_INSTALL):/kselftest; \
+boot_list = @$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(KSFT_INSTALL):/kselftest; \
 	BOOT_TIMEOUT=$(2) $(QEMU) $(B)/Image $(B)/$(1).cpio $(LOGS)/$(1)-console.log; \
-	python3 $(PROJ)/tools/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
-		--kunit-min 0 | tee $(LOGS)/$(1).ktap
+	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
+		--kunit-min 0 | tee $(RESULTS)/$(1).ktap
 
-# The regression gate (tools/gate.py): every arm64 KVM selftest of 6.12
+# The regression gate (tools/checks/gate.py): every arm64 KVM selftest of 6.12
 # (selftests/gate.list), the same binaries booted on the pristine kernel
 # and on ours; a test passing on pristine must pass here.
 GATE_LIST := $(PROJ)/selftests/gate.list
 PIMAGE    := $(B)/pristine/Image
 .PHONY: pristine-kernel gate
-pristine-kernel: tree
-	@$(PROJ)/tools/pristine.sh $(SRC) $(PIMAGE)
+pristine-kernel: $(PIMAGE)
+# The pristine tree is fixed; only the configuration and the way of building
+# it can change.
+$(PIMAGE): $(PROJ)/tools/tree/config/kvm-rust.config $(PROJ)/tools/tree/pristine.sh \
+		$(PROJ)/tools/tree/kmake.sh $(PROJ)/tools/tree/worktree.sh | tree
+	@$(PROJ)/tools/tree/pristine.sh $(SRC) $(PIMAGE)
 
-gate: pristine-kernel kernel kselftest-tar
-	@awk '!/^#/ && NF {n=split($$1, p, "/"); a=""; for (i = 3; i <= NF; i++) a = a " " $$i; \
-	      print "kvm/" $$1, $$2, "/kselftest/kvm/" p[n] a}' $(GATE_LIST) >$(B)/gate.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest
-	@echo "gate: the upstream list on the pristine kernel, then on ours"
-	@BOOT_TIMEOUT=5400 $(QEMU) $(PIMAGE) $(B)/gate.cpio $(LOGS)/gate-pristine.log
-	@BOOT_TIMEOUT=5400 $(QEMU) $(B)/Image $(B)/gate.cpio $(LOGS)/gate-project.log
-	python3 $(PROJ)/tools/gate.py $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
-		--list $(B)/gate.list --baseline $(BASELINE) --table $(LOGS)/gate.md \
-		>$(LOGS)/gate.ktap || true
-	@cat $(LOGS)/gate.md
+GATE_INPUTS = $(PIMAGE) $(B)/Image $(KSFT_INSTALL) $(GATE_LIST) $(BASELINE) \
+	$(PROJ)/tools/checks/gate.py $(PROJ)/tools/harness $(BOOT_TOOLS)
+GATE_RUN = $(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest; \
+	echo "gate: the upstream list on the pristine kernel, then on ours"; \
+	BOOT_TIMEOUT=5400 $(QEMU) $(PIMAGE) $(B)/gate.cpio $(LOGS)/gate-pristine.log; \
+	BOOT_TIMEOUT=5400 $(QEMU) $(B)/Image $(B)/gate.cpio $(LOGS)/gate-project.log; \
+	$(PY) $(PROJ)/tools/checks/gate.py $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
+		--list $(B)/gate.list --baseline $(BASELINE) --table $(RESULTS)/gate.md \
+		>$(RESULTS)/gate.ktap || true
+gate: $(PIMAGE) kernel kselftest-tar
+	@$(PY) -m harness.ktap list gate $(GATE_LIST) >$(B)/gate.list
+	@$(call cached,gate,$(RESULTS)/gate.ktap,$(GATE_INPUTS),$(GATE_RUN))
+	@cat $(RESULTS)/gate.md
+	$(call verdict,$(RESULTS)/gate.ktap)
 
 # The report must find every program of the guest's test list.
 REPORT_EXPECT = --list $(B)/check.list
 
-check: initramfs rust-selftest-host patches gate
-	$(PROJ)/tools/host-checks.sh $(SRC) $(KOBJ) >$(LOGS)/host-checks.ktap
-	@echo "check: the series patch by patch (logs: $(B)/bisect/)"
-	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches >$(LOGS)/patches-check.ktap
-	@echo "check: htmldocs (virt) and rustdoc (logs: $(B)/docs/)"
-	$(PROJ)/tools/docs-check.sh $(SRC) $(KOBJ) >$(LOGS)/docs-check.ktap
-	$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log
-	@echo "check: mutants of the Rust suspend path (log: $(B)/mutants/mutants.log)"
-	python3 $(PROJ)/tools/mutants.py --ktap $(LOGS)/mutants.ktap >$(LOGS)/mutants.txt || true
-	python3 $(PROJ)/tools/report.py $(LOGS)/console.log --baseline $(BASELINE) \
-		--host $(LOGS)/host-checks.ktap --host $(LOGS)/rust-host.ktap \
-		--host $(LOGS)/patches-check.ktap --host $(LOGS)/docs-check.ktap \
-		--host $(LOGS)/mutants.ktap --host $(LOGS)/gate.ktap --kunit-min 100 \
-		$(REPORT_EXPECT) | tee $(LOGS)/check.ktap
-	@# Again, now that check.ktap and mutants.ktap hold this run's figures
-	@# for the cover letter.
-	@$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches >/dev/null
+# make check: every check below, each writing its result file in
+# build/results and re-run only when its inputs changed (cached, above), in an order that
+# lets the series check build on the gate's pristine kernel; then one report
+# of them all, and the cover letters filled with this run's figures.
+CHECKS := rust-selftest-host host-checks gate patches-check docs-check boot mutants
+check: $(CHECKS)
+	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console.log --baseline $(BASELINE) \
+		--host $(RESULTS)/host-checks.ktap --host $(RESULTS)/rust-host.ktap \
+		--host $(RESULTS)/patches-check.ktap --host $(RESULTS)/docs-check.ktap \
+		--host $(RESULTS)/mutants.ktap --host $(RESULTS)/gate.ktap --kunit-min 100 \
+		$(REPORT_EXPECT) | tee $(RESULTS)/check.ktap || \
+		{ $(PY) -m harness.inputs forget; exit 1; }
+	@$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches >/dev/null
+
+# The test boot of make check: build/Image with build/check.list.
+BOOT_TOOLS  = $(PROJ)/tools/boot/guest $(PROJ)/tools/boot/boot.sh $(PROJ)/tools/boot/mkinitramfs.sh
+BOOT_INPUTS = $(B)/check.list $(KSFT_INSTALL) $(VMM_BIN) $(L2_INITRD) $(BOOT_TOOLS)
+.PHONY: boot host-checks
+boot: kernel initramfs
+	@$(call cached,boot,$(LOGS)/console.log,$(B)/Image $(BOOT_INPUTS),\
+		$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log)
+
+# Facts of the prepared tree and the built kernel (tools/checks/host-checks.sh).
+host-checks: kernel
+	@$(call cached,host-checks,$(RESULTS)/host-checks.ktap,git:$(SRC):HEAD status:$(SRC) \
+		$(B)/vmlinux $(KOBJ)/arch/arm64/kvm $(PROJ)/tools/checks/host-checks.sh,\
+		$(PROJ)/tools/checks/host-checks.sh $(SRC) $(KOBJ) >$(RESULTS)/host-checks.ktap)
+	$(call verdict,$(RESULTS)/host-checks.ktap)
 
 # The standard kselftest package for TARGETS=kvm (run_kselftest.sh,
 # kselftest-list.txt), as CI farms install it on arm64 boards, with the Rust
@@ -202,11 +237,11 @@ BENCH_CYCLES ?= 1000
 .PHONY: bench
 bench: kselftest-tar
 	@mkdir -p $(B)/bench
-	@echo "bench 1800 /kselftest/kvm/vcpu_suspend_rs --bench $(BENCH_CYCLES)" >$(B)/bench.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/bench.cpio $(B)/bench.list $(KSFT_INSTALL):/kselftest
+	@$(call list_one,bench,1800,/kselftest/kvm/vcpu_suspend_rs --bench $(BENCH_CYCLES)) >$(B)/bench.list
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/bench.cpio $(B)/bench.list $(KSFT_INSTALL):/kselftest
 	@BOOT_TIMEOUT=2400 $(QEMU) $(B)/Image $(B)/bench.cpio $(LOGS)/bench-console.log
-	@$(PROJ)/tools/codesize.sh $(SRC) $(KOBJ) >$(B)/bench/sizes.json
-	@/usr/bin/python3 $(PROJ)/tools/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
+	@$(PROJ)/tools/report/codesize.sh $(SRC) $(KOBJ) >$(B)/bench/sizes.json
+	@/usr/bin/$(PY) $(PROJ)/tools/report/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
 		--sizes $(B)/bench/sizes.json \
 		--machine "QEMU $$(qemu-system-aarch64 --version | head -1 | cut -d' ' -f4) TCG on $$(nproc) x86_64 cores, nested KVM (VHE), $$(uname -m) host"
 
@@ -215,20 +250,24 @@ bench: kselftest-tar
 # panic_on_warn=1, running every suspend test (C and Rust, on both
 # implementations) and the upstream list; any splat fails.
 DKOBJ    := $(B)/kernel-debug
-DCONFIGS := $(CONFIGS) $(PROJ)/tools/config/debug.config
+DCONFIGS := $(CONFIGS) $(PROJ)/tools/tree/config/debug.config
 .PHONY: kernel-debug check-debug
-$(DKOBJ)/.config: $(DCONFIGS) $(PROJ)/tools/mkconfig.sh | tree
-	$(PROJ)/tools/mkconfig.sh $(SRC) $(DKOBJ) $(DCONFIGS)
+$(DKOBJ)/.config: $(DCONFIGS) $(PROJ)/tools/tree/mkconfig.sh | tree
+	$(PROJ)/tools/tree/mkconfig.sh $(SRC) $(DKOBJ) $(DCONFIGS)
+	@touch $@
 
 kernel-debug: tree $(DKOBJ)/.config
 	$(call kbuild,kernel-debug,$(DKOBJ),Image)
 
 check-debug: kernel-debug initramfs
-	BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/check.cpio \
-		$(LOGS)/console-debug.log panic_on_warn=1
-	python3 $(PROJ)/tools/report.py $(LOGS)/console-debug.log --baseline $(BASELINE) \
+	@$(call cached,boot-debug,$(LOGS)/console-debug.log,\
+		$(DKOBJ)/arch/arm64/boot/Image $(BOOT_INPUTS),\
+		BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/check.cpio \
+			$(LOGS)/console-debug.log panic_on_warn=1)
+	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console-debug.log --baseline $(BASELINE) \
 		--kunit-min 100 \
-		$(REPORT_EXPECT) | tee $(LOGS)/check-debug.ktap
+		$(REPORT_EXPECT) | tee $(RESULTS)/check-debug.ktap || \
+		{ $(PY) -m harness.inputs forget boot-debug; exit 1; }
 
 # make test: the edit-and-test loop. Rebuilds what changed, then one boot
 # runs both suspend selftests (C and Rust) on both implementations and a
@@ -273,10 +312,10 @@ $(L2_INITRD): $(VMM_CRATE)/guest/init $(VMM_CRATE)/guest/mkinitrd.sh | setup
 
 linux-suspend: kernel vmm $(L2_INITRD)
 	@{ $(LINUX_SUSPEND_LIST); } >$(B)/linux-suspend.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/linux-suspend.cpio $(B)/linux-suspend.list $(VMM_FILES)
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/linux-suspend.cpio $(B)/linux-suspend.list $(VMM_FILES)
 	@BOOT_TIMEOUT=900 $(QEMU) $(B)/Image $(B)/linux-suspend.cpio $(LOGS)/linux-suspend-console.log
-	python3 $(PROJ)/tools/report.py $(LOGS)/linux-suspend-console.log \
-		--list $(B)/linux-suspend.list --kunit-min 0 | tee $(LOGS)/linux-suspend.ktap
+	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/linux-suspend-console.log \
+		--list $(B)/linux-suspend.list --kunit-min 0 | tee $(RESULTS)/linux-suspend.ktap
 
 # make fuzz: the fuzzer on both implementations, one boot, FUZZ_STEPS each,
 # from a new seed every time (printed; FUZZ_SEED=N replays). make check
@@ -292,42 +331,59 @@ fuzz: kselftest-tar
 	$(call boot_list,fuzz,7200)
 
 # make stress-widened: the lost-wakeup experiment behind the series' first
-# patch (tools/stress-widened.sh): with kvm_arch_vcpu_load()'s race window
+# patch (tools/checks/stress-widened.sh): with kvm_arch_vcpu_load()'s race window
 # widened, the stress must lose wakeups without the fix and none with it.
 .PHONY: stress-widened
 stress-widened: tree kselftest-tar
-	$(PROJ)/tools/stress-widened.sh $(SRC) $(KSFT_INSTALL) | tee $(LOGS)/stress-widened.ktap
-	@! grep -q '^not ok' $(LOGS)/stress-widened.ktap
+	$(PROJ)/tools/checks/stress-widened.sh $(SRC) $(KSFT_INSTALL) | tee $(RESULTS)/stress-widened.ktap
+	@! grep -q '^not ok' $(RESULTS)/stress-widened.ktap
 
 # htmldocs (virt) adds no warning to pristine's; rustdoc is clean.
-docs-check: tree
-	$(PROJ)/tools/docs-check.sh $(SRC) $(KOBJ) | tee $(LOGS)/docs-check.ktap
-	@! grep -q '^not ok' $(LOGS)/docs-check.ktap
+docs-check: kernel
+	@echo "docs-check: htmldocs (virt) and rustdoc (logs: $(B)/docs/)"
+	@$(call cached,docs-check,$(RESULTS)/docs-check.ktap,git:$(SRC):pristine git:$(SRC):upstream \
+		git:$(SRC):HEAD $(PROJ)/tools/checks/docs-check.sh,\
+		$(PROJ)/tools/checks/docs-check.sh $(SRC) $(KOBJ) >$(RESULTS)/docs-check.ktap)
+	@cat $(RESULTS)/docs-check.ktap
+	$(call verdict,$(RESULTS)/docs-check.ktap)
 
 # Deliberately broken kernels (selftests/mutants) against the C selftest;
 # make check runs them too and counts each mutant as a result.
-mutants: kselftest-tar
-	python3 $(PROJ)/tools/mutants.py
+mutants: kernel kselftest-tar
+	@echo "mutants: the Rust suspend path, deliberately broken (log: $(B)/mutants/mutants.log)"
+	@$(call cached,mutants,$(RESULTS)/mutants.ktap,git:$(SRC):HEAD $(PROJ)/selftests/mutants \
+		$(PROJ)/tools/checks/mutants.py $(PROJ)/tools/harness $(PROJ)/tools/tree/worktree.sh \
+		$(PROJ)/tools/tree/kmake.sh $(KSFT_INSTALL) $(BOOT_TOOLS) $(CONFIGS),\
+		$(PY) $(PROJ)/tools/checks/mutants.py --ktap $(RESULTS)/mutants.ktap >$(RESULTS)/mutants.txt || true)
+	@cat $(RESULTS)/mutants.txt
+	$(call verdict,$(RESULTS)/mutants.ktap)
 
 # The series for the list: git format-patch of the prepared tree plus a
 # cover letter with the last make check's figures, in build/patches/.
 patches: tree
-	$(PROJ)/tools/mkpatches.sh $(SRC) $(B)/patches
+	$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches
 
 # Every patch in order: applies, builds (bisectable), checkpatch --strict
 # clean; the applied series equals the prepared tree; rustfmtcheck.
-patches-check: patches
-	$(PROJ)/tools/patches-check.sh $(SRC) $(B)/patches | tee $(LOGS)/patches-check.ktap
-	@! grep -q '^not ok' $(LOGS)/patches-check.ktap
+patches-check: tree
+	@echo "patches-check: the two series patch by patch (logs: $(LOGS)/patches-check/)"
+	@$(call cached,patches-check,$(RESULTS)/patches-check.ktap,git:$(SRC):fixes \
+		git:$(SRC):upstream $(PROJ)/tools/checks/patches-check.sh $(PROJ)/tools/submit/mkpatches.sh \
+		$(PROJ)/tools/tree/worktree.sh $(PROJ)/tools/tree/kmake.sh $(PROJ)/tools/tree/mkconfig.sh \
+		$(PROJ)/tools/tree/config,\
+		$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches >/dev/null; \
+		$(PROJ)/tools/checks/patches-check.sh $(SRC) $(B)/patches >$(RESULTS)/patches-check.ktap)
+	@cat $(RESULTS)/patches-check.ktap
+	$(call verdict,$(RESULTS)/patches-check.ktap)
 
 # Documentation/project/results.md, every table of results of the project's
-# documents, generated from the result files in build/logs/ (tools/results-docs.py).
+# documents, generated from the result files in build/logs/ (tools/report/results-docs.py).
 .PHONY: results-docs
 results-docs:
-	python3 $(PROJ)/tools/results-docs.py $(LOGS) $(PROJ)/Documentation/project/results.md
+	$(PY) $(PROJ)/tools/report/results-docs.py $(RESULTS) $(PROJ)/Documentation/project/results.md
 
 clean:
-	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/bisect $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS)
+	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/trees $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS) $(RESULTS)
 
 # make run: the main demo. suspend_vmm boots build/Image as a nested Linux
 # guest that suspends to RAM (PSCI SYSTEM_SUSPEND -> KVM_MP_STATE_SUSPENDED
@@ -337,18 +393,17 @@ clean:
 # between the demo's markers; fails with the demo.
 show_demo = @grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(2) | \
 		sed -E 's/^\[ *[0-9.]+\] /guest kernel: /' || true; \
-	awk '/^\#\#\# BEGIN $(1)/{on=1; next} /^\#\#\# END $(1)/{on=0; split($$4, rc, "="); code=rc[2]} on; \
-		END {exit code == "" ? 1 : code}' $(2) || \
+	$(PY) -m harness.ktap output $(1) $(2) || \
 		{ echo "run: the demo failed, see $(2)"; exit 1; }
 .PHONY: run-psci
 run: kernel vmm $(L2_INITRD)
-	@echo "linux-suspend 300 $(VMM_CMD)" >$(B)/run.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(VMM_FILES)
+	@$(call list_one,linux-suspend,300,$(VMM_CMD)) >$(B)/run.list
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(VMM_FILES)
 	@$(QEMU) $(B)/Image $(B)/run.cpio $(LOGS)/run-console.log
 	$(call show_demo,linux-suspend,$(LOGS)/run-console.log)
 
 run-psci: kernel rust-selftest
-	@echo "demo 60 /vcpu_suspend_rs --demo" >$(B)/run-psci.list
-	@$(PROJ)/tools/mkinitramfs.sh $(B)/run-psci.cpio $(B)/run-psci.list $(RUST_BIN):/vcpu_suspend_rs
+	@$(call list_one,demo,60,/vcpu_suspend_rs --demo) >$(B)/run-psci.list
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/run-psci.cpio $(B)/run-psci.list $(RUST_BIN):/vcpu_suspend_rs
 	@$(QEMU) $(B)/Image $(B)/run-psci.cpio $(LOGS)/run-psci-console.log
 	$(call show_demo,demo,$(LOGS)/run-psci-console.log)

@@ -4,7 +4,7 @@
 //! the A/B switch of the project's kernel (`/sys/kernel/debug/kvm/suspend_impl`).
 //!
 //! Prints one JSON object (between `BENCH-JSON-BEGIN`/`END` lines) with every
-//! sample in microseconds; `tools/bench-report.py` turns it into statistics,
+//! sample in microseconds; `tools/report/bench-report.py` turns it into statistics,
 //! ratios and a plot. With `--smoke` it only checks that every cycle of both
 //! implementations gave the expected result, as KTAP.
 
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 
 use crate::guest::{self, MMIO_REPORT};
+use crate::ktap::{Ktap, Outcome};
 use crate::vm::{
     expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, run, RunThread, TestResult, TestVm,
 };
@@ -258,8 +259,8 @@ pub fn run_smoke() -> i32 {
         cpu_samples: 2,
         cpu_wait: Duration::from_millis(20),
     };
-    println!("TAP version 13\n1..1");
-    match measure(cfg) {
+    print!("{}", Ktap::header(1));
+    let outcome = match measure(cfg) {
         Ok(all) => {
             let counts: Vec<String> = all
                 .iter()
@@ -273,13 +274,14 @@ pub fn run_smoke() -> i32 {
                 })
                 .collect();
             println!("# {}", counts.join("; "));
-            println!("ok 1 bench_smoke_both_implementations");
-            0
+            Outcome::Pass
         }
-        Err(e) => {
-            println!("# {e}");
-            println!("not ok 1 bench_smoke_both_implementations");
-            1
-        }
-    }
+        Err(e) => Outcome::Fail(e.to_string()),
+    };
+    let mut ktap = Ktap::default();
+    print!(
+        "{}",
+        ktap.record("bench_smoke_both_implementations", outcome)
+    );
+    ktap.exit_code()
 }

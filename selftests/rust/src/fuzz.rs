@@ -19,6 +19,7 @@ use kvm_bindings::{
 };
 
 use crate::guest::{self, MMIO_REPORT};
+use crate::ktap::{Ktap, Outcome};
 use crate::model::{Answer, Model, ARM64_STATES, OTHER_STATES};
 use crate::rng::Rng;
 use kvm_ioctls::VcpuFd;
@@ -158,22 +159,18 @@ fn run_signalled(vcpu: &mut VcpuFd, delay: Duration) -> TestResult<(Exit, Durati
 
 /// Runs the fuzzer and prints its KTAP; returns the exit code.
 pub fn run_fuzz(seed: u64, steps: u64) -> i32 {
-    println!("TAP version 13\n1..1");
+    print!("{}", Ktap::header(1));
     println!("# seed {seed}, {steps} steps (replay: vcpu_suspend_rs --fuzz {seed} {steps})");
-    match fuzz(seed, steps) {
+    let outcome = match fuzz(seed, steps) {
         Ok(line) => {
             println!("# {line}");
-            println!("ok 1 fuzz_against_model");
-            0
+            Outcome::Pass
         }
-        Err(e) => {
-            for l in e.lines() {
-                println!("# {l}");
-            }
-            println!("not ok 1 fuzz_against_model");
-            1
-        }
-    }
+        Err(e) => Outcome::Fail(e.to_string()),
+    };
+    let mut ktap = Ktap::default();
+    print!("{}", ktap.record("fuzz_against_model", outcome));
+    ktap.exit_code()
 }
 
 fn fuzz(seed: u64, steps: u64) -> TestResult<String> {

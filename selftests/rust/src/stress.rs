@@ -17,6 +17,7 @@ use kvm_bindings::{kvm_mp_state, KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_SUSPENDED};
 use kvm_ioctls::VmFd;
 
 use crate::guest::{self, MMIO_REPORT};
+use crate::ktap::{Ktap, Outcome};
 use crate::rng::Rng;
 use crate::vm::{
     expect_mmio, give_up, irq_line_raw, kick_thread, kick_until_returned, run, spawn_kickable,
@@ -227,19 +228,17 @@ fn vcpu_loop(
 
 /// Runs the stress for `secs` seconds with `nvcpus` vCPUs.
 pub fn run_stress(secs: u64, nvcpus: usize) -> i32 {
-    println!("TAP version 13\n1..1");
-    match stress(Duration::from_secs(secs), nvcpus) {
+    print!("{}", Ktap::header(1));
+    let outcome = match stress(Duration::from_secs(secs), nvcpus) {
         Ok(line) => {
             println!("# {line}");
-            println!("ok 1 stress_suspend_wake_resume");
-            0
+            Outcome::Pass
         }
-        Err(e) => {
-            println!("# {e}");
-            println!("not ok 1 stress_suspend_wake_resume");
-            1
-        }
-    }
+        Err(e) => Outcome::Fail(e.to_string()),
+    };
+    let mut ktap = Ktap::default();
+    print!("{}", ktap.record("stress_suspend_wake_resume", outcome));
+    ktap.exit_code()
 }
 
 fn stress(duration: Duration, nvcpus: usize) -> TestResult<String> {

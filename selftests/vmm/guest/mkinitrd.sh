@@ -7,10 +7,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 proj=$(cd "$here/../../.." && pwd)
-. "$proj/tools/versions.env"
+. "$proj/tools/setup/versions.env"
 out=$1
 [ -x "$BUSYBOX_DIR/bin/busybox" ] ||
-	{ echo "mkinitrd: no busybox in $BUSYBOX_DIR: run tools/setup.sh" >&2; exit 1; }
+	{ echo "mkinitrd: no busybox in $BUSYBOX_DIR: run tools/setup/setup.sh" >&2; exit 1; }
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys}

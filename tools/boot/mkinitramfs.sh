@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the test initramfs: static arm64 busybox, tools/boot/guest/init, a test
+# list and the test programs.
+#   tools/boot/mkinitramfs.sh OUT.cpio LIST FILE:DEST...
+# LIST becomes /tests.list; each FILE (or directory) is copied to DEST
+# (absolute).
+set -euo pipefail
+proj=$(cd "$(dirname "$0")/../.." && pwd)
+. "$proj/tools/setup/versions.env"
+out=$1 list=$2
+shift 2
+
+die() { printf 'mkinitramfs: error: %s\n' "$*" >&2; exit 1; }
+[ -x "$BUSYBOX_DIR/bin/busybox" ] || die "no busybox in $BUSYBOX_DIR: run tools/setup/setup.sh"
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+cp "$BUSYBOX_DIR/bin/busybox" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$proj/tools/boot/guest/init" "$root/init"
+cp "$proj/tools/boot/guest/with-impl" "$root/bin/with-impl"
+cp "$list" "$root/tests.list"
+for spec in "$@"; do
+	src=${spec%%:*} dest=${spec#*:}
+	if [ -d "$src" ]; then
+		mkdir -p "$root$dest"
+		cp -a "$src/." "$root$dest"
+	else
+		[ -f "$src" ] || die "$src missing"
+		mkdir -p "$root$(dirname "$dest")"
+		cp "$src" "$root$dest"
+	fi
+done
+mkdir -p "$(dirname "$out")"
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$out.tmp"
+mv "$out.tmp" "$out"

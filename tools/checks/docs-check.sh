@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Documentation checks, as KTAP result lines:
+#  - make htmldocs SPHINXDIRS=virt on the pristine tree and on the series, in
+#    the worktree of tools/checks/patches-check.sh; the series may add no warning
+#    (messages compared without line numbers, which the series shifts);
+#  - make rustdoc on the prepared tree: no warning, and kernel::kvm
+#    documented.
+#   tools/checks/docs-check.sh SRC OBJ
+set -uo pipefail
+proj=$(cd "$(dirname "$0")/../.." && pwd)
+src=$(cd "$1" && pwd) obj=$(cd "$2" && pwd)
+docs=$proj/build/docs
+# shellcheck source=tools/checks/ktap.sh
+. "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
+mkdir -p "$docs"
+# shellcheck source=tools/tree/worktree.sh
+. "$proj/tools/tree/worktree.sh"
+ensure_worktree "$src" docs || exit 2
+head=$(git -C "$wt" rev-parse HEAD)
+
+warnings() { # REV LOG -> normalised warning lines
+	git -C "$wt" checkout -q -f --detach "$1" || return 1
+	"$proj/tools/tree/kmake.sh" "$wt" "$docs/obj" htmldocs SPHINXDIRS=virt >"$2" 2>&1 || return 1
+	grep -E 'WARNING|ERROR' "$2" | sed -E 's/:[0-9]+:/:/; s|^.*/Documentation/|Documentation/|' | sort
+}
+before=$(warnings pristine "$docs/htmldocs-pristine.log")
+rc_before=$?
+after=$(warnings "$(git -C "$src" rev-parse upstream)" "$docs/htmldocs-series.log")
+rc_after=$?
+git -C "$wt" checkout -q -f --detach "$head"
+new=$(comm -13 <(echo "$before") <(echo "$after"))
+[ $rc_before = 0 ] && [ $rc_after = 0 ] && [ -z "$new" ]
+result $? "htmldocs-virt-no-new-warning" "rc $rc_before/$rc_after; new: $(echo "$new" | head -3 | tr '\n' ' ')"
+
+"$proj/tools/tree/kmake.sh" "$src" "$obj" rustdoc >"$docs/rustdoc.log" 2>&1
+rc=$?
+warn=$(grep -E '^(warning|error)' "$docs/rustdoc.log" | head -3)
+[ $rc = 0 ] && [ -z "$warn" ] && [ -f "$obj/Documentation/output/rust/rustdoc/kernel/kvm/struct.Vcpu.html" ]
+result $? "rustdoc-kernel-kvm" "rc $rc $(echo "$warn" | tr '\n' ' ')"

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Mutation testing of the Rust suspend path.
+
+For each mutant in selftests/mutants: write the mutated file into the
+"series" worktree (tools/tree/worktree.sh) checked out at the prepared tree's
+branch work (the series and the A/B switch), rebuild that kernel
+incrementally, boot it with the C and Rust suspend selftests, on the Rust
+path and again on 6.12's C path (the A/B switch), and record which cases
+failed. A mutant is killed when a case fails on the Rust path while every
+case passes on the C path; a failure on the C path means the mutant or the
+switch is broken. build/src and build/kernel are never touched, so an
+interrupted run leaves nothing broken behind.
+
+Usage: tools/checks/mutants.py [--ktap FILE] [NAME...]   (default: every mutant)
+Prints a table; exits 1 if a mutant that is not marked equivalent survives.
+--ktap FILE also writes one KTAP result per mutant, for tools/report.py.
+"""
+import os
+import subprocess
+import sys
+import time
+
+from harness import ktap
+
+PROJ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+B = os.path.join(PROJ, 'build')
+SRC = os.path.join(B, 'src')
+WORK = os.path.join(B, 'mutants')
+# The suspend tests each mutant is booted with: (name, binary, arguments).
+KSFT = os.path.join(B, 'kselftest/install/kvm')
+TESTS = [
+    ('aarch64/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
+    ('aarch64/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
+    # The fuzzer, with the seed and budget of make check's but shorter.
+    ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
+]
+
+
+class Error(Exception):
+    pass
+
+
+def parse(path):
+    mutants, cur = [], None
+    with open(path, encoding='utf-8') as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip('\n')
+            if line.startswith('@ '):
+                parts = line[2:].split()
+                if len(parts) != 2:
+                    raise Error(f'{path}:{n}: expected "@ NAME FILE"')
+                cur = {'name': parts[0], 'file': parts[1], 'old': [], 'new': [], 'equiv': ''}
+                mutants.append(cur)
+            elif cur is None or not line or line.startswith('#'):
+                continue
+            elif line.startswith('- ') or line == '-':
+                cur['old'].append(line[2:])
+            elif line.startswith('+ ') or line == '+':
+                cur['new'].append(line[2:])
+            elif line.startswith('= '):
+                cur['equiv'] = line[2:]
+            else:
+                raise Error(f'{path}:{n}: unexpected line: {line}')
+    return mutants
+
+
+def sh(cmd, log, **kw):
+    with open(log, 'a', encoding='utf-8') as f:
+        f.write(f'$ {" ".join(cmd)}\n')
+        f.flush()
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kw)
+    return r.returncode
+
+
+def tree_paths():
+    """{project file: its path in the kernel tree} from tools/tree/series' add lines."""
+    paths = {}
+    with open(os.path.join(PROJ, 'tools/tree/series'), encoding='utf-8') as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 3 and fields[0] == 'add':
+                paths[fields[1]] = fields[2]
+    return paths
+
+
+def worktree(log):
+    """The "series" worktree, checked out at the prepared tree's work, and its
+    kbuild output directory."""
+    r = subprocess.run([os.path.join(PROJ, 'tools/tree/worktree.sh'), SRC, 'series', 'work'],
+                       capture_output=True, text=True, check=False)
+    with open(log, 'a', encoding='utf-8') as f:
+        f.write(r.stderr)
+    if r.returncode:
+        raise Error(f'tools/tree/worktree.sh failed, see {log}')
+    wt, obj = r.stdout.split()
+    return wt, obj
+
+
+def run_mutant(m, tree, cpio, log):
+    wt, obj = tree
+    path = tree_paths().get(m['file'])
+    if path is None:
+        raise Error(f"mutant {m['name']}: {m['file']} is not a file tools/tree/series adds")
+    with open(os.path.join(PROJ, m['file']), encoding='utf-8') as f:
+        text = f.read()
+    old, new = '\n'.join(m['old']) + '\n', '\n'.join(m['new']) + '\n'
+    if text.count(old) != 1:
+        raise Error(f"mutant {m['name']}: its '-' text occurs {text.count(old)} times in {m['file']}")
+    with open(os.path.join(wt, path), 'w', encoding='utf-8') as f:
+        f.write(text.replace(old, new))
+    t = time.monotonic()
+    try:
+        if sh([os.path.join(PROJ, 'tools/tree/kmake.sh'), wt, obj, 'CLIPPY=1', 'Image'], log):
+            return None, [], time.monotonic() - t
+    finally:
+        sh(['git', '-C', wt, 'checkout', '-q', '-f', '--', path], log)
+    console = os.path.join(WORK, f"{m['name']}.console.log")
+    sh([os.path.join(PROJ, 'tools/boot/boot.sh'),
+        os.path.join(obj, 'arch/arm64/boot/Image'), cpio, console], log)
+    with open(console, encoding='utf-8', errors='replace') as f:
+        programs, _, _ = ktap.split_console(f.read())
+    failed, c_failed = [], []
+    for name, _, _ in TESTS:
+        for prog, bucket in ((f'kvm/{name}', failed), (f'kvm/{name}@c', c_failed)):
+            lines, rc, _ = programs.get(prog, ([], None, 0))
+            bad = [n for s_, n, _ in ktap.program_results(prog, lines, rc) if s_ == 'fail']
+            bucket.extend(n.split(':', 1)[-1] for n in bad)
+    return failed, c_failed, time.monotonic() - t
+
+
+def main(argv):
+    ktap_file = None
+    if argv[:1] == ['--ktap']:
+        if len(argv) < 2:
+            raise Error('--ktap needs a file name')
+        ktap_file, argv = argv[1], argv[2:]
+    mutants = parse(os.path.join(PROJ, 'selftests/mutants'))
+    if argv:
+        unknown = set(argv) - {m['name'] for m in mutants}
+        if unknown:
+            raise Error(f'no such mutant: {", ".join(sorted(unknown))}')
+        mutants = [m for m in mutants if m['name'] in argv]
+    for _, binary, _ in TESTS:
+        if not os.path.exists(binary):
+            raise Error(f'{binary} missing: run make kselftest-tar first')
+    os.makedirs(WORK, exist_ok=True)
+    log = os.path.join(WORK, 'mutants.log')
+    open(log, 'w').close()
+    lst = os.path.join(WORK, 'list')
+    with open(lst, 'w', encoding='utf-8') as f:
+        for name, binary, args in TESTS:
+            f.write(ktap.list_line(f'kvm/{name}', 120,
+                                   f'/kvm/{os.path.basename(binary)} {args}') + '\n')
+        # The same tests on 6.12's C implementation, in the same boot: they
+        # must pass, which shows the A/B switch works and the failures above
+        # come from the Rust code.
+        for name, binary, args in TESTS:
+            f.write(ktap.list_line(f'kvm/{name}@c', 120,
+                                   f'/bin/with-impl c /kvm/{os.path.basename(binary)} {args}')
+                    + '\n')
+    cpio = os.path.join(WORK, 'test.cpio')
+    binaries = sorted({binary for _, binary, _ in TESTS})
+    if sh([os.path.join(PROJ, 'tools/boot/mkinitramfs.sh'), cpio, lst]
+          + [f'{binary}:/kvm/{os.path.basename(binary)}' for binary in binaries], log):
+        raise Error(f'mkinitramfs failed, see {log}')
+
+    rows, bad = [], 0
+    tree = worktree(log)
+    for m in mutants:
+        failed, c_failed, secs = run_mutant(m, tree, cpio, log)
+        if failed is None:
+            status, failed = 'build-failed', []
+        elif c_failed:
+            status = 'broken: C failed too'
+            failed = failed + [f"(on the C implementation: {', '.join(c_failed)})"]
+        else:
+            status = 'killed' if failed else 'survived'
+        if status == 'survived' and m['equiv']:
+            status = 'equivalent'
+        elif status != 'killed':
+            bad += 1
+        rows.append((m['name'], status, failed, secs, m['equiv']))
+        print(f"mutant {m['name']}: {status} ({secs:.0f} s) {' '.join(failed)}", flush=True)
+
+    print()
+    print('| mutant | result | failing cases |')
+    print('|---|---|---|')
+    for name, status, failed, _, equiv in rows:
+        why = ', '.join(failed) if failed else (equiv or '')
+        print(f'| {name} | {status} | {why} |')
+    killed = sum(1 for r in rows if r[1] == 'killed')
+    print(f'\n{killed} killed, {sum(1 for r in rows if r[1] == "equivalent")} equivalent, {bad} survived or broken, of {len(rows)}')
+    if ktap_file:
+        with open(ktap_file, 'w', encoding='utf-8') as f:
+            for i, (name, status, failed, _, equiv) in enumerate(rows, 1):
+                ok = status in ('killed', 'equivalent')
+                why = f'killed by {", ".join(failed)}' if status == 'killed' else (equiv or status)
+                f.write(ktap.line(i, 'pass' if ok else 'fail', f'mutant-{name}', why) + '\n')
+    return 1 if bad else 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Error as e:
+        print(f'mutants: error: {e}', file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make(1) in the prepared kernel tree with the project's toolchain:
+# Debian's rustc 1.96 (the rustup one in PATH has no rust-src), clang-19.
+# Warnings are errors, C and Rust: the pristine tree builds without any, so
+# a warning can only come from the project's changes. The build is
+# reproducible (fixed timestamp, version, user and host): the same sources
+# give the same Image, so that make check can tell what changed by content.
+#   [KARCH=x86_64] tools/tree/kmake.sh SRC OBJ [make args...]   (default arm64)
+set -euo pipefail
+proj=$(cd "$(dirname "$0")/../.." && pwd)
+. "$proj/tools/setup/versions.env"
+mkdir -p "$2"
+src=$(cd "$1" && pwd) obj=$(cd "$2" && pwd)
+shift 2
+exec make -C "$src" O="$obj" ARCH="${KARCH:-arm64}" LLVM=-19 \
+	RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+	RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver \
+	BINDGEN="$CARGO_HOME_DIR/bin/bindgen" \
+	KCFLAGS=-Werror KRUSTFLAGS=-Dwarnings \
+	KBUILD_BUILD_TIMESTAMP="2026-11-25 00:00:00 UTC" KBUILD_BUILD_VERSION=1 \
+	KBUILD_BUILD_USER=vcpu-suspend KBUILD_BUILD_HOST=build \
+	-j"$(nproc)" "$@"

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-2.0
+# Sourced: a git worktree of the prepared tree (build/src) and a kbuild
+# output directory for each purpose, build/trees/PURPOSE/{src,obj}, for work
+# on other revisions than the prepared tree's without touching build/src or
+# build/kernel. Purposes and who uses them:
+#   series    tools/tree/pristine.sh (the gate's pristine kernel), then
+#             tools/checks/patches-check.sh (each patch on top of it), then
+#             tools/checks/mutants.py (the series' tip with deliberate bugs): make
+#             check runs them in this order, each from its own revision, so
+#             that neither builds the kernel from scratch again
+#   docs      tools/checks/docs-check.sh (htmldocs at pristine and at the series)
+#   codesize  tools/report/codesize.sh (make bench)
+#   widened   tools/checks/stress-widened.sh (make stress-widened)
+#   ensure_worktree SRC PURPOSE   sets $wt and $wt_obj, creating them if missing
+# Run as a command, it prints "$wt $wt_obj"; with REV, it first checks REV
+# out there, with the Rust choice:  tools/tree/worktree.sh SRC PURPOSE [REV]
+ensure_worktree() {
+	local proj
+	proj=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	case "$2" in
+	series|docs|codesize|widened) ;;
+	*) echo "worktree: error: unknown purpose '$2'" >&2; return 1 ;;
+	esac
+	wt=$proj/build/trees/$2/src
+	wt_obj=$proj/build/trees/$2/obj
+	if [ ! -e "$wt/.git" ]; then
+		mkdir -p "$(dirname "$wt")"
+		git -C "$1" worktree prune
+		git -C "$1" worktree add -q --detach "$wt" pristine || return 1
+	fi
+	git -C "$wt" am --abort >/dev/null 2>&1 || true
+	if [ "$2" != docs ] && [ ! -f "$wt_obj/.config" ]; then
+		"$proj/tools/tree/mkconfig.sh" "$wt" "$wt_obj" "$proj/tools/tree/config/kvm-rust.config" >&2 || return 1
+	fi
+}
+
+# After a checkout of REV in SRC: pick the Rust suspend path where the tree
+# has the choice (KVM_ARM64_SUSPEND_RUST, from the RFC series on), as
+# build/kernel does (tools/tree/config/suspend-rust.config).
+#   wt_choose_rust SRC OBJ
+wt_choose_rust() {
+	local proj
+	proj=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	grep -qx 'config KVM_ARM64_SUSPEND_RUST' "$1/arch/arm64/kvm/Kconfig" || return 0
+	"$1/scripts/config" --file "$2/.config" -e KVM_ARM64_SUSPEND_RUST
+	"$proj/tools/tree/kmake.sh" "$1" "$2" -s olddefconfig >/dev/null
+	grep -qx 'CONFIG_KVM_ARM64_SUSPEND_RUST=y' "$2/.config"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -euo pipefail
+	[ $# = 2 ] || [ $# = 3 ] || { echo "usage: tools/tree/worktree.sh SRC PURPOSE [REV]" >&2; exit 2; }
+	ensure_worktree "$1" "$2"
+	if [ $# = 3 ]; then
+		git -C "$wt" checkout -q -f --detach "$3"
+		wt_choose_rust "$wt" "$wt_obj"
+	fi
+	echo "$wt $wt_obj"
+fi
