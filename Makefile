@@ -187,12 +187,14 @@ REPORT_EXPECT = --list $(B)/check.list
 # build/results and re-run only when its inputs changed (cached, above), in an order that
 # lets the series check build on the gate's pristine kernel; then one report
 # of them all, and the cover letters filled with this run's figures.
-CHECKS := rust-selftest-host host-checks gate patches-check docs-check boot mutants
+CHECKS := rust-selftest-host host-checks gate reproducer patches-check docs-check boot \
+	protected mutants
 check: $(CHECKS)
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(RESULTS)/host-checks.ktap --host $(RESULTS)/rust-host.ktap \
 		--host $(RESULTS)/patches-check.ktap --host $(RESULTS)/docs-check.ktap \
 		--host $(RESULTS)/mutants.ktap --host $(RESULTS)/gate.ktap --kunit-min 100 \
+		--results $(RESULTS)/protected.ktap --results $(RESULTS)/reproducer.ktap \
 		$(REPORT_EXPECT) | tee $(RESULTS)/check.ktap || \
 		{ $(PY) -m harness.inputs forget; exit 1; }
 	@$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches >/dev/null
@@ -204,6 +206,45 @@ BOOT_INPUTS = $(B)/check.list $(KSFT_INSTALL) $(VMM_BIN) $(L2_INITRD) $(BOOT_TOO
 boot: kernel initramfs
 	@$(call cached,boot,$(LOGS)/console.log,$(B)/Image $(BOOT_INPUTS),\
 		$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log)
+
+# The suspend selftests on both implementations and the stress, with KVM in
+# protected mode (pKVM; hVHE on QEMU's -cpu max): build/Image booted with
+# kvm-arm.mode=protected. The kernel log must say that protected mode is on.
+PROTECTED_INPUTS = $(B)/Image $(B)/protected.list $(KSFT_INSTALL) $(BOOT_TOOLS)
+.PHONY: protected
+protected: kernel kselftest-tar
+	@{ $(call on_both,kvm/aarch64/vcpu_suspend,300,vcpu_suspend); \
+	   $(call on_both,kvm/aarch64/vcpu_suspend_rs,300,vcpu_suspend_rs); \
+	   $(call on_both,stress,300,vcpu_suspend_rs --stress 10 8); } >$(B)/protected.list
+	@$(call cached,protected,$(LOGS)/protected-console.log,$(PROTECTED_INPUTS),\
+		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/protected.cpio $(B)/protected.list \
+			$(KSFT_INSTALL):/kselftest; \
+		$(QEMU) $(B)/Image $(B)/protected.cpio $(LOGS)/protected-console.log \
+			kvm-arm.mode=protected)
+	@$(PY) $(PROJ)/tools/report/report.py $(LOGS)/protected-console.log \
+		--list $(B)/protected.list --kunit-min 0 --prefix protected: \
+		--expect-log 'protected-mode-on=kvm \[[0-9]+\]: Protected [hn]VHE mode initialized' \
+		>$(RESULTS)/protected.ktap || true
+	$(call verdict,$(RESULTS)/protected.ktap)
+
+# The lost line behind patch 1, reproduced (tools/checks/reproducer.py): the
+# pristine kernel in protected mode must fail line_raised_while_running, in
+# the C and in the Rust selftest (ours passes it: make protected).
+REPRODUCER_INPUTS = $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) $(PROJ)/tools/checks/reproducer.py
+.PHONY: reproducer
+reproducer: $(PIMAGE) kselftest-tar
+	@{ $(call list_one,kvm/aarch64/vcpu_suspend,120,/kselftest/kvm/vcpu_suspend -t line_raised_while_running); \
+	   $(call list_one,kvm/aarch64/vcpu_suspend_rs,120,/kselftest/kvm/vcpu_suspend_rs line_raised_while_running); \
+	 } >$(B)/reproducer.list
+	@$(call cached,reproducer,$(RESULTS)/reproducer.ktap,$(REPRODUCER_INPUTS) $(B)/reproducer.list,\
+		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/reproducer.cpio $(B)/reproducer.list \
+			$(KSFT_INSTALL):/kselftest; \
+		$(QEMU) $(PIMAGE) $(B)/reproducer.cpio $(LOGS)/reproducer-console.log \
+			kvm-arm.mode=protected; \
+		$(PY) $(PROJ)/tools/checks/reproducer.py $(LOGS)/reproducer-console.log \
+			$(B)/reproducer.list >$(RESULTS)/reproducer.ktap || true)
+	@cat $(RESULTS)/reproducer.ktap
+	$(call verdict,$(RESULTS)/reproducer.ktap)
 
 # Facts of the prepared tree and the built kernel (tools/checks/host-checks.sh).
 host-checks: kernel

@@ -636,6 +636,39 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, reinit_keeps_raised_line, guest_code)
 	run_expect_wakeup(vcpu);
 }
 
+/* Spins with its interrupts masked (as at reset): a raised line stays pending. */
+static void guest_spin_code(void)
+{
+	for (;;)
+		asm volatile("yield");
+}
+
+/*
+ * A line raised while the guest runs, which kicks the vCPU out of the guest
+ * and back in, is still raised afterwards: suspended, the vCPU wakes at once.
+ * The vCPU's thread must not write HCR_EL2 back over it, as protected mode's
+ * copy of the whole register after every run would.
+ */
+KVM_ONE_VCPU_TEST(vcpu_suspend, line_raised_while_running, guest_spin_code)
+{
+	struct runner r;
+
+	runner_start(&r, vcpu);
+	TEST_ASSERT(!runner_wait(&r, BLOCKED_MS),
+		    "KVM_RUN of a spinning guest returned %d (errno %d), exit_reason %s",
+		    r.ret, r.err, exit_reason_str(vcpu->run->exit_reason));
+	set_irq_line(vcpu, 1);
+	/* Give the kicked vCPU time to leave the guest and enter it again. */
+	TEST_ASSERT(!runner_wait(&r, BLOCKED_MS),
+		    "KVM_RUN of a spinning guest with a masked line returned %d (errno %d), exit_reason %s",
+		    r.ret, r.err, exit_reason_str(vcpu->run->exit_reason));
+	runner_interrupt(&r);
+	assert_eintr(&r);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	run_expect_wakeup(vcpu);
+}
+
 /*
  * With an in-kernel vGICv3. Guest interrupts stay masked in PSTATE (a
  * suspended vCPU does not run; KVM looks at the GIC state only), so the

@@ -13,9 +13,10 @@ Prints KTAP and, last, "N passed, N failed, N skipped"; exits 1 on any
 failure, 2 on unusable input.
 """
 import argparse
+import re
 import sys
 
-from harness.ktap import (RESULT, SPLAT, emit, kunit_results, load_baseline,
+from harness.ktap import (RESULT, SPLAT, emit, kunit_results, load_baseline, parse,
                           program_results, split_console)
 
 
@@ -28,6 +29,12 @@ def main():
     ap.add_argument('--baseline', help='file of known pristine-kernel failures')
     ap.add_argument('--host', action='append', default=[],
                     help='file of host-side results: "ok NAME" / "not ok NAME # why"')
+    ap.add_argument('--results', action='append', default=[],
+                    help='KTAP of another report (of another boot), taken as it is')
+    ap.add_argument('--expect-log', action='append', default=[], metavar='NAME=REGEX',
+                    help='a result NAME: the kernel log has a line matching REGEX')
+    ap.add_argument('--prefix', default='',
+                    help='put before the name of every result of this console')
     ap.add_argument('--kunit-min', type=int, default=1,
                     help='fewest KUnit results to accept')
     args = ap.parse_args()
@@ -43,6 +50,10 @@ def main():
         for path in args.host:
             with open(path, encoding='utf-8') as f:
                 host_lines += f.read().splitlines()
+        other = []
+        for path in args.results:
+            with open(path, encoding='utf-8') as f:
+                other += parse(f.read().splitlines())
     except OSError as e:
         print(f'report: error: {e.filename}: {e.strerror}', file=sys.stderr)
         return 2
@@ -85,6 +96,16 @@ def main():
         results.append(('fail', 'kunit', f'{len(kunit)} results, expected at least {args.kunit_min}'))
     results += kunit
 
+    for spec in args.expect_log:
+        name, _, regex = spec.partition('=')
+        try:
+            found = any(re.search(regex, line) for line in dmesg)
+        except re.error as e:
+            print(f'report: error: --expect-log {spec}: {e}', file=sys.stderr)
+            return 2
+        results.append(('pass' if found else 'fail', name,
+                        '' if found else f'no kernel log line matches "{regex}"'))
+
     splats = [line for line in dmesg if SPLAT.search(line)]
     for line in splats[:20]:
         print(f'# kernel log: {line}', file=out)
@@ -94,6 +115,9 @@ def main():
         results.append(('fail' if splats else 'pass', 'kernel-log',
                         f'{len(splats)} splat line(s)' if splats else ''))
 
+    if args.prefix:
+        results = [(s, args.prefix + n, c) for s, n, c in results]
+    results += other
     return 1 if emit(results, out) else 0
 
 

@@ -117,6 +117,21 @@ def figures(logs):
         if failed:
             text += f'; {len(failed)} survive unexplained'
         f['MUTANTS'] = text + '.'
+    reproducer = lines(logs, 'reproducer.ktap')
+    if reproducer:
+        r = ktap.parse(reproducer)
+        lost = [x for x in r if x[0] == 'pass']
+        f['REPRODUCER'] = (f'the line was lost in {len(lost)} of {len(r)} selftests (C and '
+                           f'Rust) on the unmodified kernel.')
+    protected = lines(logs, 'protected.ktap')
+    if protected:
+        p_all = [x for x in ktap.parse(protected) if not x[1].startswith('protected:kunit:')]
+        p_ok = [x for x in p_all if x[0] != 'fail']
+        case = [x for x in p_all if x[1].endswith('.line_raised_while_running')]
+        f['PROTECTED'] = (f'{len(p_ok)} of {len(p_all)} results pass, the suspend selftests and '
+                          f'the stress on both suspend paths included, and '
+                          f'line_raised_while_running passes in '
+                          f'{sum(1 for x in case if x[0] == "pass")} of {len(case)} runs.')
     if widened:
         notes = [l[2:] for l in widened if l.startswith('# without-fix') or
                  l.startswith('# with-fix')]
@@ -130,6 +145,8 @@ MISSING = {
     'FIXES_TESTS': '(make check gives the figures)',
     'MUTANTS': '(make mutants gives the figures)',
     'WIDENED': '(make stress-widened gives the figures)',
+    'REPRODUCER': '(make reproducer gives the figures)',
+    'PROTECTED': '(make protected gives the figures)',
 }
 
 

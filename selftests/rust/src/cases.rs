@@ -53,6 +53,7 @@ pub const CASES: &[Case] = &[
         reinit_before_run_clears_line,
     ),
     ("reinit_keeps_raised_line", reinit_keeps_raised_line),
+    ("line_raised_while_running", line_raised_while_running),
     ("vgic_spi_wakes", vgic_spi_wakes),
     ("vgic_spi_disabled_no_wakeup", vgic_spi_disabled_no_wakeup),
     ("vgic_dist_disabled_no_wakeup", vgic_dist_disabled_no_wakeup),
@@ -436,6 +437,36 @@ fn reinit_keeps_raised_line() -> TestResult {
     vm.vcpus[0]
         .vcpu_init(&vm.init)
         .map_err(|e| format!("KVM_ARM_VCPU_INIT again: {e}"))?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    run_expect_wakeup(&mut vm, 0)
+}
+
+/// A line raised while the guest runs, which kicks the vCPU out of the guest
+/// and back in, is still raised afterwards: suspended, the vCPU wakes at
+/// once. The vCPU's thread must not write HCR_EL2 back over it, as protected
+/// mode's copy of the whole register after every run would.
+fn line_raised_while_running() -> TestResult {
+    let mut vm = one_vcpu()?;
+    for stage in 1..=3 {
+        expect_stage(&mut vm, stage)?;
+    }
+    // The guest now spins, its interrupts masked: the line stays pending.
+    let TestVm {
+        vm: vmfd, vcpus, ..
+    } = &mut vm;
+    let exit = std::thread::scope(|s| -> TestResult<_> {
+        let t = RunThread::spawn(s, &mut vcpus[0])?;
+        let early = t.wait(BLOCKED);
+        irq_line_raw(vmfd, 0, true)?;
+        let late = t.wait(BLOCKED);
+        t.interrupt()?;
+        let ran = t.join()?;
+        ensure(!early && !late, || {
+            format!("KVM_RUN of a spinning guest returned {:?}", ran.exit)
+        })?;
+        Ok(ran.exit)
+    })?;
+    expect_eintr(&exit)?;
     vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
     run_expect_wakeup(&mut vm, 0)
 }
