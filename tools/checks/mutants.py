@@ -87,8 +87,11 @@ def tree_paths():
 def worktree(log):
     """The "series" worktree, checked out at the prepared tree's work, and its
     kbuild output directory."""
-    r = subprocess.run([os.path.join(PROJ, 'tools/tree/worktree.sh'), SRC, 'series', 'work'],
-                       capture_output=True, text=True, check=False)
+    try:
+        r = subprocess.run(['bash', os.path.join(PROJ, 'tools/tree/worktree.sh'), SRC, 'series',
+                            'work'], capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise Error(f'tools/tree/worktree.sh: {e.strerror}') from e
     with open(log, 'a', encoding='utf-8') as f:
         f.write(r.stderr)
     if r.returncode:
@@ -203,7 +206,7 @@ def main(argv):
 if __name__ == '__main__':
     try:
         sys.exit(main(sys.argv[1:]))
-    except Error as e:
+    except (Error, OSError) as e:
         print(f'mutants: error: {e}', file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
