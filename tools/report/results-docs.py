@@ -53,6 +53,12 @@ SELFTESTS = [('vcpu_suspend', 'C selftest `vcpu_suspend`'),
 BOOTS = [('check.ktap', 'make check'), ('check-debug.ktap', 'make check-debug')]
 
 
+def boots_present(logs):
+    """The boots' result files in logs, the nested guest's included."""
+    return [(f, t) for f, t in BOOTS + [('linux-suspend.ktap', 'make linux-suspend')]
+            if f in logs]
+
+
 class Error(Exception):
     pass
 
@@ -153,8 +159,7 @@ def section_programs(logs):
     out = ['## Programs of the test boots', '',
            'One line per program of the guest\'s test list (`tools/report/report.py`): '
            'its KTAP results, exit code and time.', '']
-    boots = [(f, t) for f, t in BOOTS + [('linux-suspend.ktap', 'make linux-suspend')]
-             if f in logs]
+    boots = boots_present(logs)
     if not boots:
         return out + [missing('check.ktap'), '']
     progs = []
@@ -237,8 +242,7 @@ def section_other(logs):
     out = ['## Other results of the test boots', '',
            'Every result of the boots but the suspend selftests\' cases, the '
            'Rust doctests (counted) and the host-side results (below).', '']
-    boots = [(f, t) for f, t in BOOTS + [('linux-suspend.ktap', 'make linux-suspend')]
-             if f in logs]
+    boots = boots_present(logs)
     if not boots:
         return out + [missing('check.ktap'), '']
     names, by = [], {}
