@@ -9,8 +9,8 @@
 #   make test    the quick loop: rebuild, one boot, both suspend selftests
 #                on both implementations and a fuzzer smoke
 #   also: check-debug, gate, stress, stress-widened, fuzz, bench, mutants,
-#         patches, patches-check, docs-check, kselftest-tar, results-docs
-#         (README.md)
+#         patches, patches-check, docs-check, kselftest-tar, measure-loop,
+#         results-docs (README.md)
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
 # build/src, a git repository: pristine 6.12 plus tools/tree/series as commits.
@@ -416,6 +416,14 @@ patches-check: tree
 		$(PROJ)/tools/checks/patches-check.sh $(SRC) $(B)/patches >$(RESULTS)/patches-check.ktap)
 	@cat $(RESULTS)/patches-check.ktap
 	$(call verdict,$(RESULTS)/patches-check.ktap)
+
+# make measure-loop: the developer's loop timed (tools/report/measure-loop.sh):
+# make check with nothing changed, make test after a one-line change to
+# suspend.rs, make run when built; into build/results/timings.txt, beside
+# .ci/run's times.
+.PHONY: measure-loop
+measure-loop:
+	$(PROJ)/tools/report/measure-loop.sh
 
 # Documentation/project/results.md, every table of results of the project's
 # documents, generated from the result files in build/logs/ (tools/report/results-docs.py).

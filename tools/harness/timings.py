@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Measured wall times of the project's commands, one file of results.
+
+build/results/timings.txt holds one line per measurement, the last one of
+each name kept:
+
+    NAME SECONDS DATE COMMIT [WHAT...]
+
+written by .ci/run (the fresh-clone make check and CI in all) and by
+make measure-loop (make check with nothing changed, make test after a
+one-line change); tools/report/results-docs.py turns it into the timing
+tables of README.md and Documentation/project/results.md.
+
+    python3 -m harness.timings record FILE NAME SECONDS [WHAT...]
+    python3 -m harness.timings show FILE
+"""
+import datetime
+import os
+import subprocess
+import sys
+
+FIELDS = ('name', 'seconds', 'date', 'commit', 'what')
+
+
+def load(path):
+    """The measurements of path, by name: dicts of FIELDS; {} if none."""
+    found = {}
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return found
+    for line in lines:
+        parts = line.split(None, 4)
+        if len(parts) < 4 or line.startswith('#'):
+            continue
+        try:
+            seconds = int(parts[1])
+        except ValueError:
+            continue
+        found[parts[0]] = {'name': parts[0], 'seconds': seconds, 'date': parts[2],
+                           'commit': parts[3], 'what': parts[4] if len(parts) > 4 else ''}
+    return found
+
+
+def commit_of(directory):
+    """Short commit of the repository at directory, '-' outside one."""
+    try:
+        out = subprocess.run(['git', '-C', directory, 'rev-parse', '--short', 'HEAD'],
+                             capture_output=True, text=True, check=True, timeout=30)
+        return out.stdout.strip() or '-'
+    except (OSError, subprocess.SubprocessError):
+        return '-'
+
+
+def record(path, name, seconds, what=''):
+    """Sets the measurement name of path to seconds, dated now."""
+    entries = load(path)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%MZ')
+    entries[name] = {'name': name, 'seconds': seconds, 'date': date,
+                     'commit': commit_of(os.path.dirname(os.path.abspath(path))),
+                     'what': what}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        for e in entries.values():
+            f.write(' '.join(str(e[k]) for k in FIELDS if e[k] != '') + '\n')
+    os.replace(tmp, path)
+
+
+def human(seconds):
+    """'2569 s (42 min 49 s)' for a table."""
+    if seconds < 60:
+        return f'{seconds} s'
+    m, s = divmod(seconds, 60)
+    return f'{seconds} s ({m} min {s} s)'
+
+
+def main(argv):
+    if len(argv) >= 4 and argv[0] == 'record':
+        try:
+            seconds = int(argv[3])
+        except ValueError:
+            print(f'timings: error: SECONDS must be an integer, got {argv[3]!r}',
+                  file=sys.stderr)
+            return 2
+        if seconds < 0:
+            print(f'timings: error: SECONDS must not be negative, got {seconds}',
+                  file=sys.stderr)
+            return 2
+        try:
+            record(argv[1], argv[2], seconds, ' '.join(argv[4:]))
+        except OSError as e:
+            print(f'timings: error: cannot write {argv[1]}: {e.strerror}', file=sys.stderr)
+            return 1
+        print(f'timings: {argv[2]} {human(seconds)} recorded in {argv[1]}')
+        return 0
+    if len(argv) == 2 and argv[0] == 'show':
+        for e in load(argv[1]).values():
+            print(f"{e['name']}: {human(e['seconds'])} on {e['date']} at {e['commit']}"
+                  f"{' (' + e['what'] + ')' if e['what'] else ''}")
+        return 0
+    print(__doc__.strip().split('\n\n')[-1], file=sys.stderr)
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
