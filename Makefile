@@ -278,7 +278,8 @@ kselftest-tar: kernel rust-selftest
 
 # make bench: Rust vs C in one boot, interleaved (the A/B switch), with
 # BENCH_CYCLES samples per latency metric and implementation; results in
-# build/bench/ (results.json, results.md, latency.png), code size included.
+# build/bench/ (results.json, results.md, latency.png), code size included;
+# the table also in build/results/bench.md, for make results-docs.
 BENCH_CYCLES ?= 1000
 .PHONY: bench
 bench: kselftest-tar
@@ -290,6 +291,7 @@ bench: kselftest-tar
 	@/usr/bin/$(PY) $(PROJ)/tools/report/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
 		--sizes $(B)/bench/sizes.json \
 		--machine "QEMU $$(qemu-system-aarch64 --version | head -1 | cut -d' ' -f4) TCG on $$(nproc) x86_64 cores, nested KVM (VHE), $$(uname -m) host"
+	@mkdir -p $(RESULTS) && cp $(B)/bench/results.md $(RESULTS)/bench.md
 
 # make check-debug: the same series in a debug kernel (lockdep, atomic-sleep
 # and spinlock checks, KASAN, UBSAN, list and object debugging), booted with
