@@ -8,9 +8,9 @@
 #                "N passed, N failed, N skipped"; non-zero exit on a failure
 #   make test    the quick loop: rebuild, one boot, both suspend selftests
 #                on both implementations and a fuzzer smoke
-#   also: check-debug, gate, stress, stress-widened, fuzz, bench, mutants,
-#         patches, patches-check, docs-check, kselftest-tar, measure-loop,
-#         results-docs (README.md)
+#   also: check-debug, tpidr-loop, gate, stress, stress-widened, fuzz,
+#         bench, mutants, patches, patches-check, docs-check, kselftest-tar,
+#         measure-loop, results-docs (README.md)
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
 # build/src, a git repository: pristine 6.12 plus tools/tree/series as commits.
@@ -315,6 +315,28 @@ check-debug: kernel-debug initramfs
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console-debug.log --baseline $(BASELINE) \
 		--kunit-min 100 --list $(B)/debug.list | tee $(RESULTS)/check-debug.ktap || \
 		{ $(PY) -m harness.inputs forget boot-debug; exit 1; }
+
+# make tpidr-loop: the debug kernel's known flake (debug-kernel.md): the
+# suspend selftest's signal cases TPIDR_LOOPS times on each implementation,
+# alternating, with print-fatal-signals=1; the counts of SIGSEGV and the
+# kernel's register dumps that show the guest's TPIDR_EL0 go to
+# build/results/tpidr-loop.txt (make results-docs).
+TPIDR_LOOPS ?= 200
+TPIDR_CASES := signal_gives_eintr line_raised_while_running sticky multi_vcpu \
+	vgic_signal_sticky_resume
+.PHONY: tpidr-loop
+tpidr-loop: kernel-debug kselftest-tar
+	@$(call list_one,tpidr-loop,$$(( $(TPIDR_LOOPS) * 8 + 120 )),/bin/ab-loop $(TPIDR_LOOPS) \
+		/kselftest/kvm/vcpu_suspend_rs $(TPIDR_CASES)) >$(B)/tpidr-loop.list
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/tpidr-loop.cpio $(B)/tpidr-loop.list $(KSFT_INSTALL):/kselftest
+	@BOOT_TIMEOUT=$$(( $(TPIDR_LOOPS) * 8 + 600 )) $(QEMU) $(DKOBJ)/arch/arm64/boot/Image \
+		$(B)/tpidr-loop.cpio $(LOGS)/tpidr-loop-console.log print-fatal-signals=1
+	@$(PY) -m harness.ktap output tpidr-loop $(LOGS)/tpidr-loop-console.log \
+		>$(RESULTS)/tpidr-loop.txt
+	@echo "# register dumps with the guest's TPIDR_EL0 (x3 : 1de7ec7edbadc0de):" \
+		"$$(grep -c 'x3 : 1de7ec7edbadc0de' $(LOGS)/tpidr-loop-console.log || true)" \
+		>>$(RESULTS)/tpidr-loop.txt
+	@cat $(RESULTS)/tpidr-loop.txt
 
 # make test: the edit-and-test loop. Rebuilds what changed, then one boot
 # runs both suspend selftests (C and Rust) on both implementations and a

@@ -22,6 +22,7 @@ cp "$BUSYBOX_DIR/bin/busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 cp "$proj/tools/boot/guest/init" "$root/init"
 cp "$proj/tools/boot/guest/with-impl" "$root/bin/with-impl"
+cp "$proj/tools/boot/guest/ab-loop" "$root/bin/ab-loop"
 cp "$list" "$root/tests.list"
 for spec in "$@"; do
 	src=${spec%%:*} dest=${spec#*:}
