@@ -149,9 +149,14 @@ on_both = $(PY) -m harness.ktap list both $(1) $(2) $(3)
 # $(call list_one,NAME,SECONDS,COMMAND): one line of a guest test list.
 list_one = $(PY) -m harness.ktap list one $(1) $(2) $(3)
 
+# The two suspend selftests alone, for the boots that run nothing else: a
+# small initramfs instead of the whole kselftest package.
+SUSPEND_BINS = $(KSFT_INSTALL)/kvm/vcpu_suspend:/kselftest/kvm/vcpu_suspend \
+	$(KSFT_INSTALL)/kvm/vcpu_suspend_rs:/kselftest/kvm/vcpu_suspend_rs
+
 # $(call boot_list,NAME,BOOT_TIMEOUT): boots build/Image with the tests of
 # build/NAME.list and reports them (build/logs/NAME.ktap).
-boot_list = @$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(KSFT_INSTALL):/kselftest; \
+boot_list = @$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(SUSPEND_BINS); \
 	BOOT_TIMEOUT=$(2) $(QEMU) $(B)/Image $(B)/$(1).cpio $(LOGS)/$(1)-console.log; \
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
 		--kunit-min 0 | tee $(RESULTS)/$(1).ktap
@@ -223,7 +228,7 @@ protected: kernel kselftest-tar
 	   $(call on_both,stress,300,vcpu_suspend_rs --stress 10 8); } >$(B)/protected.list
 	@$(call cached,protected,$(LOGS)/protected-console.log,$(PROTECTED_INPUTS),\
 		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/protected.cpio $(B)/protected.list \
-			$(KSFT_INSTALL):/kselftest; \
+			$(SUSPEND_BINS); \
 		$(QEMU) $(B)/Image $(B)/protected.cpio $(LOGS)/protected-console.log \
 			kvm-arm.mode=protected)
 	@$(PY) $(PROJ)/tools/report/report.py $(LOGS)/protected-console.log \
@@ -243,7 +248,7 @@ reproducer: $(PIMAGE) kselftest-tar
 	 } >$(B)/reproducer.list
 	@$(call cached,reproducer,$(RESULTS)/reproducer.ktap,$(REPRODUCER_INPUTS) $(B)/reproducer.list,\
 		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/reproducer.cpio $(B)/reproducer.list \
-			$(KSFT_INSTALL):/kselftest; \
+			$(SUSPEND_BINS); \
 		$(QEMU) $(PIMAGE) $(B)/reproducer.cpio $(LOGS)/reproducer-console.log \
 			kvm-arm.mode=protected; \
 		$(PY) $(PROJ)/tools/checks/reproducer.py $(LOGS)/reproducer-console.log \
@@ -285,7 +290,7 @@ BENCH_CYCLES ?= 1000
 bench: kselftest-tar
 	@mkdir -p $(B)/bench
 	@$(call list_one,bench,1800,/kselftest/kvm/vcpu_suspend_rs --bench $(BENCH_CYCLES)) >$(B)/bench.list
-	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/bench.cpio $(B)/bench.list $(KSFT_INSTALL):/kselftest
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/bench.cpio $(B)/bench.list $(SUSPEND_BINS)
 	@BOOT_TIMEOUT=2400 $(QEMU) $(B)/Image $(B)/bench.cpio $(LOGS)/bench-console.log
 	@$(PROJ)/tools/report/codesize.sh $(SRC) $(KOBJ) >$(B)/bench/sizes.json
 	@/usr/bin/$(PY) $(PROJ)/tools/report/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
@@ -328,7 +333,7 @@ TPIDR_CASES := signal_gives_eintr line_raised_while_running sticky multi_vcpu \
 tpidr-loop: kernel-debug kselftest-tar
 	@$(call list_one,tpidr-loop,$$(( $(TPIDR_LOOPS) * 8 + 120 )),/bin/ab-loop $(TPIDR_LOOPS) \
 		/kselftest/kvm/vcpu_suspend_rs $(TPIDR_CASES)) >$(B)/tpidr-loop.list
-	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/tpidr-loop.cpio $(B)/tpidr-loop.list $(KSFT_INSTALL):/kselftest
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/tpidr-loop.cpio $(B)/tpidr-loop.list $(SUSPEND_BINS)
 	@BOOT_TIMEOUT=$$(( $(TPIDR_LOOPS) * 8 + 600 )) $(QEMU) $(DKOBJ)/arch/arm64/boot/Image \
 		$(B)/tpidr-loop.cpio $(LOGS)/tpidr-loop-console.log print-fatal-signals=1
 	@$(PY) -m harness.ktap output tpidr-loop $(LOGS)/tpidr-loop-console.log \
