@@ -159,7 +159,7 @@ SUSPEND_BINS = $(KSFT_INSTALL)/kvm/vcpu_suspend:/kselftest/kvm/vcpu_suspend \
 boot_list = @$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(SUSPEND_BINS); \
 	BOOT_TIMEOUT=$(2) $(QEMU) $(B)/Image $(B)/$(1).cpio $(LOGS)/$(1)-console.log; \
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
-		--kunit-min 0 | tee $(RESULTS)/$(1).ktap
+		--kunit-min 0 $(FIGURES) | tee $(RESULTS)/$(1).ktap
 
 # The regression gate (tools/checks/gate.py): every arm64 KVM selftest of 6.12
 # (selftests/gate.list), the same binaries booted on the pristine kernel
@@ -189,8 +189,10 @@ gate: $(PIMAGE) kernel kselftest-tar
 	@cat $(RESULTS)/gate.md
 	$(call verdict,$(RESULTS)/gate.ktap)
 
-# The report must find every program of the guest's test list.
-REPORT_EXPECT = --list $(B)/check.list
+# The report must find every program of the guest's test list; it keeps the
+# figures that the stress, the fuzzer and the bench smoke print.
+REPORT_EXPECT = --list $(B)/check.list $(FIGURES)
+FIGURES = --figures stress --figures fuzz --figures bench-smoke
 
 # make check: every check below, each writing its result file in
 # build/results and re-run only when its inputs changed (cached, above), in an order that
@@ -318,7 +320,7 @@ check-debug: kernel-debug initramfs
 		BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/debug.cpio \
 			$(LOGS)/console-debug.log panic_on_warn=1)
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console-debug.log --baseline $(BASELINE) \
-		--kunit-min 100 --list $(B)/debug.list | tee $(RESULTS)/check-debug.ktap || \
+		--kunit-min 100 --list $(B)/debug.list $(FIGURES) | tee $(RESULTS)/check-debug.ktap || \
 		{ $(PY) -m harness.inputs forget boot-debug; exit 1; }
 
 # make tpidr-loop: the debug kernel's known flake (debug-kernel.md): the

@@ -35,6 +35,10 @@ def main():
                     help='a result NAME: the kernel log has a line matching REGEX')
     ap.add_argument('--prefix', default='',
                     help='put before the name of every result of this console')
+    ap.add_argument('--figures', action='append', default=[], metavar='PREFIX',
+                    help='copy the comment lines of each program whose name starts with '
+                         'PREFIX, as "# PROGRAM: LINE" (the figures of a stress or a fuzzer '
+                         'run, for make results-docs)')
     ap.add_argument('--kunit-min', type=int, default=1,
                     help='fewest KUnit results to accept')
     ap.add_argument('--no-kunit', action='store_true',
@@ -91,6 +95,10 @@ def main():
             for line in lines:
                 print(f'# {line}', file=out)
         print(f'# {name}: {len(leaves)} result(s), rc={rc}, {secs:.2f} s', file=out)
+        if any(name.startswith(p) for p in args.figures):
+            for line in lines:
+                if line.startswith('# '):
+                    print(f'# {name}: {line[2:]}', file=out)
         results += leaves
 
     kunit = kunit_results(dmesg)

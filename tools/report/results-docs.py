@@ -5,7 +5,8 @@
 Every table of results in the project's documents is generated here from
 build/results/ (check.ktap, check-debug.ktap, gate.md, gate.ktap, mutants.ktap,
 mutants.txt, patches-check.ktap, rust-host.ktap, host-checks.ktap,
-docs-check.ktap, linux-suspend.ktap, stress-widened.ktap, bench.md, tpidr-loop.txt,
+docs-check.ktap, linux-suspend.ktap, stress-widened.ktap, stress.ktap, fuzz.ktap, bench.md,
+tpidr-loop.txt,
 timings.txt), so
 that no figure is typed by hand and none can drift from the logs. A missing
 file gets a line naming the make target that writes it. The timings also
@@ -60,12 +61,16 @@ SOURCES = [
     ('docs-check.ktap', 'make docs-check (make check runs it)'),
     ('linux-suspend.ktap', 'make linux-suspend'),
     ('stress-widened.ktap', 'make stress-widened'),
+    ('stress.ktap', 'make stress'),
+    ('fuzz.ktap', 'make fuzz'),
     ('bench.md', 'make bench'),
     ('tpidr-loop.txt', 'make tpidr-loop'),
 ]
 TARGET = dict(SOURCES)
 
 PROGRAM = re.compile(r'^# (\S+): (\d+) result\(s\), rc=(\S+), ([\d.]+) s$')
+# What report.py --figures keeps of a stress, fuzzer or bench-smoke run.
+FIGURE = re.compile(r'^# ((?:stress|fuzz|bench-smoke)(?:@c)?): (.*)$')
 NOTE = re.compile(r'^# (\S+): (known baseline failure.*|passed although.*)$')
 SUSPEND = re.compile(r'^kvm/aarch64/(vcpu_suspend(?:_rs)?)(@c)?:(.*)$')
 # The two runs of a selftest in one boot: the Rust path, then 6.12's C path
@@ -515,6 +520,25 @@ def section_bench(logs):
                   if not line.startswith('#')] + ['']
 
 
+def section_figures(logs):
+    out = ['## Stress, fuzzer and bench smoke', '',
+           'What each run printed (`report.py --figures`): cycles, steps and '
+           'outcomes, on the Rust path and on 6.12\'s C one (`@c`).', '']
+    rows = []
+    for name in ('check.ktap', 'check-debug.ktap', 'stress.ktap', 'fuzz.ktap'):
+        if name not in logs:
+            continue
+        for line in logs[name].lines:
+            m = FIGURE.match(line)
+            if (m and not PROGRAM.match(line) and not NOTE.match(line)
+                    and not m.group(2).startswith('vCPU suspend implementation')):
+                rows.append([f'`{name}`', f'`{m.group(1)}`', m.group(2)])
+    if not rows:
+        return out + ['No figures in these result files (`make check`, `make stress`, '
+                      '`make fuzz` write them).', '']
+    return out + table(['result file', 'program', 'printed'], rows) + ['']
+
+
 def section_tpidr(logs):
     out = ['## The debug kernel\'s TPIDR_EL0 flake (`make tpidr-loop`)', '',
            'See [debug-kernel.md](debug-kernel.md#a-known-flake-the-host-threads-tpidr_el0-not-this-series).',
@@ -543,7 +567,7 @@ def render(logs, source, measured):
     ]
     for section in (section_summary, section_programs, section_cases, section_other,
                     section_gate, section_mutants, section_series, section_host,
-                    section_widened, section_bench, section_tpidr):
+                    section_widened, section_figures, section_bench, section_tpidr):
         out += section(logs)
     out += section_timings(measured)
     while out and not out[-1]:
