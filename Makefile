@@ -473,21 +473,25 @@ clean:
 # guest that suspends to RAM (PSCI SYSTEM_SUSPEND -> KVM_MP_STATE_SUSPENDED
 # on the Rust path) and is woken by its RTC alarm; the VMM narrates each step
 # with its time. make run-psci: the Rust selftest's synthetic PSCI demo.
-# $(call show_demo,NAME,CONSOLE): the kernel's KVM mode line and the lines
-# between the demo's markers; fails with the demo.
-show_demo = @grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(2) | \
+# $(call show_demo,NAME,CONSOLE,OUT): the kernel's KVM mode line and the
+# lines between the demo's markers, also kept in build/results/OUT.txt (make
+# results-docs); fails with the demo.
+show_demo = @mkdir -p $(RESULTS); \
+	{ grep -m1 -E 'kvm \[[0-9]+\]: .*mode initialized' $(2) | \
 		sed -E 's/^\[ *[0-9.]+\] /guest kernel: /' || true; \
-	$(PY) -m harness.ktap output $(1) $(2) || \
-		{ echo "run: the demo failed, see $(2)"; exit 1; }
+	  $(PY) -m harness.ktap output $(1) $(2); } >$(RESULTS)/$(3).txt || \
+		{ cat $(RESULTS)/$(3).txt; rm -f $(RESULTS)/$(3).txt; \
+		  echo "run: the demo failed, see $(2)"; exit 1; }; \
+	cat $(RESULTS)/$(3).txt
 .PHONY: run-psci
 run: kernel vmm $(L2_INITRD)
 	@$(call list_one,linux-suspend,300,$(VMM_CMD)) >$(B)/run.list
 	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/run.cpio $(B)/run.list $(VMM_FILES)
 	@$(QEMU) $(B)/Image $(B)/run.cpio $(LOGS)/run-console.log
-	$(call show_demo,linux-suspend,$(LOGS)/run-console.log)
+	$(call show_demo,linux-suspend,$(LOGS)/run-console.log,run)
 
 run-psci: kernel rust-selftest
 	@$(call list_one,demo,60,/vcpu_suspend_rs --demo) >$(B)/run-psci.list
 	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/run-psci.cpio $(B)/run-psci.list $(RUST_BIN):/vcpu_suspend_rs
 	@$(QEMU) $(B)/Image $(B)/run-psci.cpio $(LOGS)/run-psci-console.log
-	$(call show_demo,demo,$(LOGS)/run-psci-console.log)
+	$(call show_demo,demo,$(LOGS)/run-psci-console.log,run-psci)
