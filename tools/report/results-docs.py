@@ -183,26 +183,48 @@ def section_summary(logs):
     return out + ['']
 
 
-def section_programs(logs):
-    out = ['## Programs of the test boots', '',
-           'One line per program of the guest\'s test list (`tools/report/report.py`): '
-           'its KTAP results, exit code and time.', '']
+def file_section(logs, name, title, intro=''):
+    """A section over one result file: its heading and the file's Log, or
+    the heading with a line naming the target that writes it and None."""
+    out = [f'## {title}', ''] + ([intro, ''] if intro else [])
+    if name not in logs:
+        return out + [missing(name), ''], None
+    return out, logs[name]
+
+
+def boots_section(logs, title, intro):
+    """A section over the test boots: its heading and the boots present;
+    without any, the heading ends with a line naming make check."""
+    out = [f'## {title}', '', intro, '']
     boots = boots_present(logs)
     if not boots:
-        return out + [missing('check.ktap'), '']
+        out += [missing('check.ktap'), '']
+    return out, boots
+
+
+def boots_table(head, names, boots, cell, extra=()):
+    """A table with a row per name and a column per boot: cell(file, name)."""
+    rows = [[f'`{n}`'] + [cell(f, n) for f, _ in boots] for n in names]
+    return table([head] + [f'`{t}`' for _, t in boots], rows + list(extra))
+
+
+def section_programs(logs):
+    out, boots = boots_section(
+        logs, 'Programs of the test boots',
+        'One line per program of the guest\'s test list (`tools/report/report.py`): '
+        'its KTAP results, exit code and time.')
+    if not boots:
+        return out
     progs = []
     for f, _ in boots:
         for p in logs[f].programs():
             if p not in progs:
                 progs.append(p)
-    rows = []
-    for p in progs:
-        row = [f'`{p}`']
-        for f, _ in boots:
-            got = logs[f].programs().get(p)
-            row.append(f'{got[0]} result(s), rc {got[1]}, {got[2]} s' if got else '-')
-        rows.append(row)
-    out += table(['program'] + [f'`{t}`' for _, t in boots], rows)
+
+    def cell(f, p):
+        got = logs[f].programs().get(p)
+        return f'{got[0]} result(s), rc {got[1]}, {got[2]} s' if got else '-'
+    out += boots_table('program', progs, boots, cell)
     out.append('')
     for f, t in boots:
         for prog, note in logs[f].notes():
@@ -267,12 +289,12 @@ def section_cases(logs):
 
 
 def section_other(logs):
-    out = ['## Other results of the test boots', '',
-           'Every result of the boots but the suspend selftests\' cases, the '
-           'Rust doctests (counted) and the host-side results (below).', '']
-    boots = boots_present(logs)
+    out, boots = boots_section(
+        logs, 'Other results of the test boots',
+        'Every result of the boots but the suspend selftests\' cases, the '
+        'Rust doctests (counted) and the host-side results (below).')
     if not boots:
-        return out + [missing('check.ktap'), '']
+        return out
     names, by = [], {}
     for f, _ in boots:
         by[f] = {}
@@ -282,19 +304,15 @@ def section_other(logs):
             by[f][r.name] = r
             if r.name not in names:
                 names.append(r.name)
-    rows = []
-    for n in names:
-        row = [f'`{n}`']
-        for f, _ in boots:
-            r = by[f].get(n)
-            row.append('-' if r is None else
-                       r.cell() + (f': {r.why}' if r.why and r.status != 'ok' else ''))
-        rows.append(row)
+    def cell(f, n):
+        r = by[f].get(n)
+        return ('-' if r is None else
+                r.cell() + (f': {r.why}' if r.why and r.status != 'ok' else ''))
     kunit = ['Rust doctests (KUnit `rust_doctests_kernel`)']
     for f, _ in boots:
         ks = [r for r in logs[f].results if r.name.startswith('kunit:')]
         kunit.append(f'{sum(r.status == "ok" for r in ks)} of {len(ks)} ok')
-    out += table(['result'] + [f'`{t}`' for _, t in boots], rows + [kunit])
+    out += boots_table('result', names, boots, cell, [kunit])
     return out + ['']
 
 
@@ -355,19 +373,20 @@ def case_list(names, total):
 
 
 def section_mutants(logs):
-    out = ['## Mutants', '',
-           'Each deliberately broken variant of the Rust suspend path '
-           '(`selftests/mutants`, `tools/checks/mutants.py`): the cases that failed '
-           'on it, or why it is equivalent.', '']
-    if 'mutants.ktap' not in logs:
-        return out + [missing('mutants.ktap'), '']
+    out, log = file_section(
+        logs, 'mutants.ktap', 'Mutants',
+        'Each deliberately broken variant of the Rust suspend path '
+        '(`selftests/mutants`, `tools/checks/mutants.py`): the cases that failed '
+        'on it, or why it is equivalent.')
+    if log is None:
+        return out
     totals = {t: [] for t, _ in SELFTESTS}
     if 'check.ktap' in logs:
         for test, cases in suspend_cases(logs['check.ktap']).items():
             totals[test] = list(cases)
     secs = times(logs)
     rows, killed, by_fuzz = [], 0, 0
-    for r in logs['mutants.ktap'].results:
+    for r in log.results:
         name = r.name.removeprefix('mutant-')
         row = [f'`{name}`']
         if r.status == 'ok' and r.why.startswith('killed by'):
@@ -406,13 +425,14 @@ def section_mutants(logs):
 
 
 def section_series(logs):
-    out = ['## The two series, patch by patch', '',
-           '`tools/checks/patches-check.sh` on `build/patches/fixes/` then '
-           '`build/patches/rust/`.', '']
-    if 'patches-check.ktap' not in logs:
-        return out + [missing('patches-check.ktap'), '']
+    out, log = file_section(
+        logs, 'patches-check.ktap', 'The two series, patch by patch',
+        '`tools/checks/patches-check.sh` on `build/patches/fixes/` then '
+        '`build/patches/rust/`.')
+    if log is None:
+        return out
     patches, checks, single = {}, [], []
-    for r in logs['patches-check.ktap'].results:
+    for r in log.results:
         patch, colon, check = r.name.rpartition(':')
         if not colon:
             single.append(r)
@@ -467,10 +487,11 @@ def section_host(logs):
 
 
 def section_widened(logs):
-    out = ['## The lost-wakeup experiment (`make stress-widened`)', '']
-    if 'stress-widened.ktap' not in logs:
-        return out + [missing('stress-widened.ktap'), '']
-    rows = [[f'`{r.name}`', r.cell(), r.why] for r in logs['stress-widened.ktap'].results]
+    out, log = file_section(logs, 'stress-widened.ktap',
+                            'The lost-wakeup experiment (`make stress-widened`)')
+    if log is None:
+        return out
+    rows = [[f'`{r.name}`', r.cell(), r.why] for r in log.results]
     out += table(['variant', 'result', 'stress summary'], rows)
     return out + ['']
 
@@ -514,11 +535,10 @@ def update_readme(path, measured):
 
 
 def section_bench(logs):
-    out = ['## Rust vs C (`make bench`)', '']
-    if 'bench.md' not in logs:
-        return out + [missing('bench.md'), '']
-    return out + [line for line in logs['bench.md'].lines
-                  if not line.startswith('#')] + ['']
+    out, log = file_section(logs, 'bench.md', 'Rust vs C (`make bench`)')
+    if log is None:
+        return out
+    return out + [line for line in log.lines if not line.startswith('#')] + ['']
 
 
 def section_figures(logs):
@@ -541,12 +561,12 @@ def section_figures(logs):
 
 
 def section_tpidr(logs):
-    out = ['## The debug kernel\'s TPIDR_EL0 flake (`make tpidr-loop`)', '',
-           'See [debug-kernel.md](debug-kernel.md#a-known-flake-the-host-threads-tpidr_el0-not-this-series).',
-           '']
-    if 'tpidr-loop.txt' not in logs:
-        return out + [missing('tpidr-loop.txt'), '']
-    lines = logs['tpidr-loop.txt'].lines
+    out, log = file_section(
+        logs, 'tpidr-loop.txt', 'The debug kernel\'s TPIDR_EL0 flake (`make tpidr-loop`)',
+        'See [debug-kernel.md](debug-kernel.md#a-known-flake-the-host-threads-tpidr_el0-not-this-series).')
+    if log is None:
+        return out
+    lines = log.lines
     counts = [l[2:] for l in lines if l.startswith('# ab-loop: ')]
     dumps = [l[2:] for l in lines if l.startswith('# register dumps')]
     if not counts:
@@ -556,13 +576,14 @@ def section_tpidr(logs):
 
 
 def section_run(logs):
-    out = ['## The last `make run`', '',
-           'What `make run` printed: the L1 kernel\'s KVM mode, then the VMM\'s '
-           'narration of the nested guest\'s suspend to RAM (see '
-           '[linux-suspend.md](linux-suspend.md)).', '']
-    if 'run.txt' not in logs:
-        return out + [missing('run.txt'), '']
-    return out + ['```'] + logs['run.txt'].lines + ['```', '']
+    out, log = file_section(
+        logs, 'run.txt', 'The last `make run`',
+        'What `make run` printed: the L1 kernel\'s KVM mode, then the VMM\'s '
+        'narration of the nested guest\'s suspend to RAM (see '
+        '[linux-suspend.md](linux-suspend.md)).')
+    if log is None:
+        return out
+    return out + ['```'] + log.lines + ['```', '']
 
 
 def render(logs, source, measured):
