@@ -124,7 +124,7 @@ rust-selftest-host: setup
 # boot's list (check.list) runs both suspend selftests on the Rust path and
 # on 6.12's C one (the A/B switch, tools/tree/ab), the bench smoke, the
 # stress, the fuzzer, run_kselftest.sh and the Linux-guest suspends. The
-# debug kernel's list (debug.list) adds the programs of selftests/kvm.list,
+# debug kernel's list (debug.list, made by check-debug) adds the programs of selftests/kvm.list,
 # which make check runs on our kernel in the regression gate instead.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
 initramfs: kselftest-tar vmm $(L2_INITRD)
@@ -136,10 +136,7 @@ initramfs: kselftest-tar vmm $(L2_INITRD)
 	   $(call list_one,run_kselftest.sh,600,/kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))); \
 	   $(LINUX_SUSPEND_LIST); \
 	 } >$(B)/check.list
-	@{ cat $(B)/check.list; $(PY) -m harness.ktap list kvm $(KVM_LIST); } >$(B)/debug.list
 	$(PROJ)/tools/boot/mkinitramfs.sh $(B)/check.cpio $(B)/check.list $(KSFT_INSTALL):/kselftest \
-		$(VMM_FILES)
-	$(PROJ)/tools/boot/mkinitramfs.sh $(B)/debug.cpio $(B)/debug.list $(KSFT_INSTALL):/kselftest \
 		$(VMM_FILES)
 
 # $(call on_both,NAME,SECONDS,PROGRAM ARGS): the guest's test-list lines
@@ -315,8 +312,11 @@ kernel-debug: tree $(DKOBJ)/.config
 	$(call kbuild,kernel-debug,$(DKOBJ),Image)
 
 check-debug: kernel-debug initramfs
+	@{ cat $(B)/check.list; $(PY) -m harness.ktap list kvm $(KVM_LIST); } >$(B)/debug.list
 	@$(call cached,boot-debug,$(LOGS)/console-debug.log,\
 		$(DKOBJ)/arch/arm64/boot/Image $(B)/debug.list $(BOOT_INPUTS),\
+		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/debug.cpio $(B)/debug.list \
+			$(KSFT_INSTALL):/kselftest $(VMM_FILES); \
 		BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/debug.cpio \
 			$(LOGS)/console-debug.log panic_on_warn=1)
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console-debug.log --baseline $(BASELINE) \
