@@ -124,8 +124,8 @@ rust-selftest-host: setup
 # boot's list (check.list) runs both suspend selftests on the Rust path and
 # on 6.12's C one (the A/B switch, tools/tree/ab), the bench smoke, the
 # stress, the fuzzer, run_kselftest.sh and the Linux-guest suspends. The
-# debug kernel's list (debug.list, made by check-debug) adds the programs of selftests/kvm.list,
-# which make check runs on our kernel in the regression gate instead.
+# debug kernel's list (debug.list, made by check-debug) adds the programs of
+# selftests/kvm.list, which make check runs on our kernel in the gate.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
 initramfs: kselftest-tar vmm $(L2_INITRD)
 	@{ $(call on_both,kvm/aarch64/vcpu_suspend,120,vcpu_suspend); \
