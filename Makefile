@@ -53,12 +53,17 @@ all: kernel kselftest-tar
 help:
 	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
-# Installs what is missing (apt, crates.io); a no-op when all is there.
+# Installs what is missing (apt, crates.io) at the versions of
+# tools/setup/pins; a no-op when all is there. pins-outdated lists the newer
+# versions the archive offers (not part of make check: a bump is a decision).
+.PHONY: pins-outdated
 setup: $(B)/.setup
-$(B)/.setup: $(PROJ)/tools/setup/setup.sh $(PROJ)/tools/setup/versions.env
+$(B)/.setup: $(PROJ)/tools/setup/setup.sh $(PROJ)/tools/setup/versions.env $(PROJ)/tools/setup/pins
 	@mkdir -p $(LOGS) $(RESULTS)
 	$(PROJ)/tools/setup/setup.sh
 	@touch $@
+pins-outdated:
+	@$(PROJ)/tools/setup/setup.sh --outdated
 
 # Pristine 6.12 + tools/tree/series; cheap when nothing changed, and it moves only
 # the files whose content changed, so kbuild rebuilds only what it must.
@@ -258,7 +263,8 @@ reproducer: $(PIMAGE) kselftest-tar
 # Facts of the prepared tree and the built kernel (tools/checks/host-checks.sh).
 host-checks: kernel
 	@$(call cached,host-checks,$(RESULTS)/host-checks.ktap,git:$(SRC):HEAD status:$(SRC) \
-		$(B)/vmlinux $(KOBJ)/arch/arm64/kvm $(PROJ)/tools/checks/host-checks.sh,\
+		$(B)/vmlinux $(KOBJ)/arch/arm64/kvm $(PROJ)/tools/checks/host-checks.sh \
+		$(PROJ)/tools/setup/pins "=$$(qemu-system-aarch64 --version | head -1)",\
 		$(PROJ)/tools/checks/host-checks.sh $(SRC) $(KOBJ) >$(RESULTS)/host-checks.ktap)
 	$(call verdict,$(RESULTS)/host-checks.ktap)
 
@@ -344,6 +350,10 @@ tpidr-loop: kernel-debug kselftest-tar
 		"$$(grep -c 'x3 : 1de7ec7edbadc0de' $(LOGS)/tpidr-loop-console.log || true)" \
 		>>$(RESULTS)/tpidr-loop.txt
 	@cat $(RESULTS)/tpidr-loop.txt
+	@! grep -q 'x3 : 1de7ec7edbadc0de' $(LOGS)/tpidr-loop-console.log || \
+		{ echo "tpidr-loop: the guest's TPIDR_EL0 reached a host thread (QEMU $$(qemu-system-aarch64 --version | head -1))"; exit 1; }
+	@grep -q '^# ab-loop: rust: 0 of [0-9]* SIGSEGV, 0 other failures; c: 0 of [0-9]* SIGSEGV, 0 other failures' \
+		$(RESULTS)/tpidr-loop.txt || { echo "tpidr-loop: a run failed (above)"; exit 1; }
 
 # make test: the edit-and-test loop. Rebuilds what changed, then one boot
 # runs both suspend selftests (C and Rust) on both implementations and a

@@ -53,3 +53,11 @@ result $? "kvm.rs-unsafe-blocks-have-safety-comments" "$missing"
 panics=$(llvm-nm-19 --undefined-only "$obj/arch/arm64/kvm/suspend.o" | grep -iE 'panic|unwrap|expect_failed' | head -3)
 [ -z "$panics" ]
 result $? "suspend.o-references-no-panic" "$panics"
+
+# The boots run on the pinned QEMU: 7.2's TCG leaked the guest's TPIDR_EL0
+# into host threads (debug-kernel.md), so an older QEMU must not come back
+# unnoticed.
+qemu_pin=$(awk '$1 == "apt" && $2 == "qemu-system-arm" { print $3 }' "$proj/tools/setup/pins")
+qemu_now=$(qemu-system-aarch64 --version 2>/dev/null | head -1)
+[ -n "$qemu_pin" ] && [[ "$qemu_now" == *"(Debian $qemu_pin)"* ]]
+result $? "qemu-is-the-pinned-version" "pinned $qemu_pin, running: $qemu_now"

@@ -42,8 +42,8 @@ if ! git -C "$src" rev-parse -q --verify pristine >/dev/null 2>&1; then
 	git -C "$src" config core.autocrlf false
 	git -C "$src" add -f -A
 	ver=$(make -s -C "$src" kernelversion)
-	deb=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown)
-	git -C "$src" commit -q -m "Linux $ver (Debian linux-source-6.12 $deb)"
+	deb=$(dpkg-query -W -f='${Version}' "$LINUX_SOURCE_PKG" 2>/dev/null || echo unknown)
+	git -C "$src" commit -q -m "Linux $ver (Debian $LINUX_SOURCE_PKG $deb)"
 	git -C "$src" tag pristine
 fi
 
