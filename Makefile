@@ -21,7 +21,26 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 PROJ    := $(CURDIR)
+# The kernel base (tools/setup/pins): 6.12 builds in build/ with the series of
+# tools/tree/series; 7.3, the port in progress (tools/tree/v7.3/series), in
+# build/v7.3/, so that both can be built side by side (make test BASE=7.3).
+BASE    ?= 6.12
+ifeq ($(BASE),6.12)
 B       := $(PROJ)/build
+SERIES  := $(PROJ)/tools/tree/series
+KSFT_ARCH := aarch64
+else ifeq ($(BASE),7.3)
+B       := $(PROJ)/build/v7.3
+SERIES  := $(PROJ)/tools/tree/v7.3/series
+KSFT_ARCH := arm64
+else
+$(error BASE=$(BASE): the bases are 6.12 and 7.3)
+endif
+LINUX_SOURCE_PKG := linux-source-$(BASE)
+LINUX_TARBALL    := /usr/src/linux-source-$(BASE).tar.xz
+# What the scripts under tools/ read.
+export BUILD := $(B)
+export SERIES LINUX_SOURCE_PKG LINUX_TARBALL KSFT_ARCH
 SRC     := $(B)/src
 KOBJ    := $(B)/kernel
 LOGS    := $(B)/logs
@@ -133,8 +152,8 @@ rust-selftest-host: setup
 # selftests/kvm.list, which make check runs on our kernel in the gate.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
 initramfs: kselftest-tar vmm $(L2_INITRD)
-	@{ $(call on_both,kvm/aarch64/vcpu_suspend,120,vcpu_suspend); \
-	   $(call on_both,kvm/aarch64/vcpu_suspend_rs,120,vcpu_suspend_rs); \
+	@{ $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend,120,vcpu_suspend); \
+	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,120,vcpu_suspend_rs); \
 	   $(call list_one,bench-smoke,120,/kselftest/kvm/vcpu_suspend_rs --bench-smoke); \
 	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \
@@ -227,8 +246,8 @@ boot: kernel initramfs
 PROTECTED_INPUTS = $(B)/Image $(B)/protected.list $(KSFT_INSTALL) $(BOOT_TOOLS)
 .PHONY: protected
 protected: kernel kselftest-tar
-	@{ $(call on_both,kvm/aarch64/vcpu_suspend,300,vcpu_suspend); \
-	   $(call on_both,kvm/aarch64/vcpu_suspend_rs,300,vcpu_suspend_rs); \
+	@{ $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend,300,vcpu_suspend); \
+	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,300,vcpu_suspend_rs); \
 	   $(call on_both,stress,300,vcpu_suspend_rs --stress 10 8); } >$(B)/protected.list
 	@$(call cached,protected,$(LOGS)/protected-console.log,$(PROTECTED_INPUTS),\
 		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/protected.cpio $(B)/protected.list \
@@ -247,8 +266,8 @@ protected: kernel kselftest-tar
 REPRODUCER_INPUTS = $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) $(PROJ)/tools/checks/reproducer.py
 .PHONY: reproducer
 reproducer: $(PIMAGE) kselftest-tar
-	@{ $(call list_one,kvm/aarch64/vcpu_suspend,120,/kselftest/kvm/vcpu_suspend -t line_raised_while_running); \
-	   $(call list_one,kvm/aarch64/vcpu_suspend_rs,120,/kselftest/kvm/vcpu_suspend_rs line_raised_while_running); \
+	@{ $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcpu_suspend -t line_raised_while_running); \
+	   $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,120,/kselftest/kvm/vcpu_suspend_rs line_raised_while_running); \
 	 } >$(B)/reproducer.list
 	@$(call cached,reproducer,$(RESULTS)/reproducer.ktap,$(REPRODUCER_INPUTS) $(B)/reproducer.list,\
 		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/reproducer.cpio $(B)/reproducer.list \
@@ -361,8 +380,8 @@ tpidr-loop: kernel-debug kselftest-tar
 # failure. make check runs everything.
 .PHONY: test
 test: kselftest-tar
-	@{ $(call on_both,kvm/aarch64/vcpu_suspend,120,vcpu_suspend); \
-	   $(call on_both,kvm/aarch64/vcpu_suspend_rs,120,vcpu_suspend_rs); \
+	@{ $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend,120,vcpu_suspend); \
+	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,120,vcpu_suspend_rs); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 1000); \
 	 } >$(B)/test.list
 	$(call boot_list,test,600)

@@ -11,7 +11,7 @@
 set -uo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
 src=$(cd "$1" && pwd) obj=$(cd "$2" && pwd)
-docs=$proj/build/docs
+docs=${BUILD:-$proj/build}/docs
 # shellcheck source=tools/checks/ktap.sh
 . "$(cd "$(dirname "$0")" && pwd)/ktap.sh"
 mkdir -p "$docs"

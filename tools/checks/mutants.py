@@ -24,14 +24,16 @@ import time
 from harness import ktap
 
 PROJ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-B = os.path.join(PROJ, 'build')
+B = os.environ.get('BUILD') or os.path.join(PROJ, 'build')
 SRC = os.path.join(B, 'src')
 WORK = os.path.join(B, 'mutants')
 # The suspend tests each mutant is booted with: (name, binary, arguments).
 KSFT = os.path.join(B, 'kselftest/install/kvm')
+# The selftests' directory in the kernel base: aarch64 (6.12), arm64 (7.3).
+ARCH = os.environ.get('KSFT_ARCH') or 'aarch64'
 TESTS = [
-    ('aarch64/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
-    ('aarch64/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
+    (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
+    (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
     # The fuzzer, with the seed and budget of make check's but shorter.
     ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
 ]

@@ -21,7 +21,7 @@ ensure_worktree "$src" series || exit 2
 obj=$wt_obj                     # arm64, Rust: build/kernel's config
 cobj=$wt_obj-c                  # arm64, RUST=n: the C choice
 xobj=$wt_obj-x86                # x86_64, RUST=y, KVM=y
-logs=$proj/build/logs/patches-check
+logs=${BUILD:-$proj/build}/logs/patches-check
 mkdir -p "$logs"
 # shellcheck source=tools/checks/ktap.sh
 . "$proj/tools/checks/ktap.sh"

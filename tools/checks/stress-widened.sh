@@ -12,7 +12,7 @@
 set -uo pipefail
 src=$1 ksft=$2 secs=${3:-30}
 proj=$(cd "$(dirname "$0")/../.." && pwd)
-b=$proj/build/widened
+b=${BUILD:-$proj/build}/widened
 mkdir -p "$b"
 # shellcheck source=tools/tree/worktree.sh
 . "$proj/tools/tree/worktree.sh"

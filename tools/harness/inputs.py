@@ -20,8 +20,9 @@ import os
 import subprocess
 import sys
 
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), 'build', 'results')
+# The build directory of the kernel base being built (the Makefile's BUILD).
+RESULTS = os.path.join(os.environ.get('BUILD') or os.path.join(os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'build'), 'results')
 SKIP_DIRS = {'target', '__pycache__', '.git'}
 
 

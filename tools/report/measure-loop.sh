@@ -12,8 +12,8 @@
 # Logs: build/logs/measure-*.log. Exits non-zero when a command fails.
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
-results=$proj/build/results
-logs=$proj/build/logs
+results=${BUILD:-$proj/build}/results
+logs=${BUILD:-$proj/build}/logs
 timings=$results/timings.txt
 suspend=$proj/rust/arm64/suspend.rs
 # The checks of make check that keep their result when their inputs did not

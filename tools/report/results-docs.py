@@ -73,7 +73,7 @@ PROGRAM = re.compile(r'^# (\S+): (\d+) result\(s\), rc=(\S+), ([\d.]+) s$')
 # What report.py --figures keeps of a stress, fuzzer or bench-smoke run.
 FIGURE = re.compile(r'^# ((?:stress|fuzz|bench-smoke)(?:@c)?): (.*)$')
 NOTE = re.compile(r'^# (\S+): (known baseline failure.*|passed although.*)$')
-SUSPEND = re.compile(r'^kvm/aarch64/(vcpu_suspend(?:_rs)?)(@c)?:(.*)$')
+SUSPEND = re.compile(r'^kvm/(?:aarch64|arm64)/(vcpu_suspend(?:_rs)?)(@c)?:(.*)$')
 # The two runs of a selftest in one boot: the Rust path, then 6.12's C path
 # (the A/B switch, "@c").
 SELFTESTS = [('vcpu_suspend', 'C selftest `vcpu_suspend`'),

@@ -17,6 +17,9 @@ import textwrap
 
 from harness import ktap
 
+# The selftests' directory in the kernel base: aarch64 (6.12), arm64 (7.3).
+ARCH = os.environ.get('KSFT_ARCH') or 'aarch64'
+
 
 def lines(logs, name):
     path = os.path.join(logs, name)
@@ -49,10 +52,10 @@ def figures(logs):
     widened = lines(logs, 'stress-widened.ktap')
     f = {}
     if check:
-        c_ok, c_all = cases(check, 'kvm/aarch64/vcpu_suspend')
-        cc_ok, cc_all = cases(check, 'kvm/aarch64/vcpu_suspend@c')
-        r_ok, r_all = cases(check, 'kvm/aarch64/vcpu_suspend_rs')
-        rc_ok, rc_all = cases(check, 'kvm/aarch64/vcpu_suspend_rs@c')
+        c_ok, c_all = cases(check, f'kvm/{ARCH}/vcpu_suspend')
+        cc_ok, cc_all = cases(check, f'kvm/{ARCH}/vcpu_suspend@c')
+        r_ok, r_all = cases(check, f'kvm/{ARCH}/vcpu_suspend_rs')
+        rc_ok, rc_all = cases(check, f'kvm/{ARCH}/vcpu_suspend_rs@c')
         ls_ok, ls_bad = results(check, 'linux-suspend')
         kunit = len(results(check, 'kunit:')[0])
         f['C_CASES'] = str(c_all)
@@ -86,9 +89,9 @@ def figures(logs):
         g_known = [r for r in g if r[0] == 'skip' and r[2].startswith('known')]
         g_skip = [r for r in g if r[0] == 'skip' and r[2].startswith('skip on both')]
         g_bad = [r for r in g if r[0] == 'fail']
-        st = 'passes' if any(r[1] == 'gate:kvm/aarch64/vcpu_suspend' for r in g_pass) \
+        st = 'passes' if any(r[1] == f'gate:kvm/{ARCH}/vcpu_suspend' for r in g_pass) \
             else 'does NOT pass'
-        c_ok, c_all = cases(check, 'kvm/aarch64/vcpu_suspend@c')
+        c_ok, c_all = cases(check, f'kvm/{ARCH}/vcpu_suspend@c')
         f['FIXES_TESTS'] = ' '.join([
             f'The new selftest {st} on the unmodified kernel, and {c_ok} of {c_all} '
             f'of its cases pass with the series.',

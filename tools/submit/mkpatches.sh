@@ -9,8 +9,8 @@
 #   tools/submit/mkpatches.sh SRC [OUT]      (OUT defaults to build/patches)
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
-src=$1 out=${2:-$proj/build/patches}
-logs=$proj/build/results
+src=$1 out=${2:-${BUILD:-$proj/build}/patches}
+logs=${BUILD:-$proj/build}/results
 rm -rf "$out"
 mkdir -p "$out"
 export GIT_COMMITTER_NAME="vCPU Suspend Developers" GIT_COMMITTER_EMAIL="vcpu-suspend@example.org"

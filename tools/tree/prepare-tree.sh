@@ -14,7 +14,7 @@ set -euo pipefail
 
 proj=$(cd "$(dirname "$0")/../.." && pwd)
 . "$proj/tools/setup/versions.env"
-src=${1:-$proj/build/src}
+src=${1:-${BUILD:-$proj/build}/src}
 series=${SERIES:-$proj/tools/tree/series}
 
 # The project's file F.

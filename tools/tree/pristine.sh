@@ -16,7 +16,7 @@ proj=$(cd "$(dirname "$0")/../.." && pwd)
 . "$proj/tools/tree/worktree.sh"
 ensure_worktree "$src" series
 git -C "$wt" checkout -q -f --detach pristine
-log=$proj/build/logs/pristine-kernel.log
+log=${BUILD:-$proj/build}/logs/pristine-kernel.log
 mkdir -p "$(dirname "$log")" "$(dirname "$out")"
 echo "pristine: building (log: $log)"
 if ! "$proj/tools/tree/kmake.sh" "$wt" "$wt_obj" Image >"$log" 2>&1; then

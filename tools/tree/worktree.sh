@@ -21,8 +21,8 @@ ensure_worktree() {
 	series|docs|codesize|widened) ;;
 	*) echo "worktree: error: unknown purpose '$2'" >&2; return 1 ;;
 	esac
-	wt=$proj/build/trees/$2/src
-	wt_obj=$proj/build/trees/$2/obj
+	wt=${BUILD:-$proj/build}/trees/$2/src
+	wt_obj=${BUILD:-$proj/build}/trees/$2/obj
 	if [ ! -e "$wt/.git" ]; then
 		mkdir -p "$(dirname "$wt")"
 		git -C "$1" worktree prune
