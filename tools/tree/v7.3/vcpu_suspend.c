@@ -38,6 +38,8 @@
 #define MAX_BLOCKED_CPU_PERCENT	10
 
 #define GUEST_COOKIE		0x5a5a5a5a12345678ul
+#define STAGE_SERROR_READY	0x5e00
+#define STAGE_SERROR_TAKEN	0x5e01
 
 static void guest_code(u64 cookie)
 {
@@ -637,6 +639,51 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, line_raised_while_running, guest_spin_code)
 }
 
 /*
+ * A virtual SError that the guest has taken is no wakeup event: the vCPU,
+ * suspended afterwards, blocks, and KVM no longer reports it pending.
+ */
+static u64 serrors_taken;
+
+static void guest_serror_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(serrors_taken, serrors_taken + 1);
+}
+
+static void guest_serror_code(void)
+{
+	GUEST_SYNC(STAGE_SERROR_READY);
+	/* Injected while masked: KVM pends it in HCR_EL2.VSE. */
+	local_serror_enable();
+	isb();
+	local_serror_disable();
+	GUEST_SYNC(STAGE_SERROR_TAKEN);
+	GUEST_DONE();
+}
+
+KVM_ONE_VCPU_TEST(vcpu_suspend, serror_taken_no_wakeup, guest_serror_code)
+{
+	struct kvm_vcpu_events events = {};
+
+	vm_init_descriptor_tables(vcpu->vm);
+	vcpu_init_descriptor_tables(vcpu);
+	vm_install_exception_handler(vcpu->vm, VECTOR_ERROR_CURRENT,
+				     guest_serror_handler);
+	run_expect_sync(vcpu, STAGE_SERROR_READY);
+	events.exception.serror_pending = 1;
+	vcpu_events_set(vcpu, &events);
+	run_expect_sync(vcpu, STAGE_SERROR_TAKEN);
+	sync_global_from_guest(vcpu->vm, serrors_taken);
+	TEST_ASSERT(serrors_taken, "the guest took no virtual SError");
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	expect_blocks_then_eintr(vcpu, "suspended after the guest took its SError");
+	vcpu_events_get(vcpu, &events);
+	TEST_ASSERT(!events.exception.serror_pending,
+		    "KVM_GET_VCPU_EVENTS: the SError the guest took (%lu times) is still pending",
+		    serrors_taken);
+}
+
+/*
  * With an in-kernel vGICv3. Guest interrupts stay masked in PSTATE (a
  * suspended vCPU does not run; KVM looks at the GIC state only), so the
  * guest needs no handler.
@@ -684,6 +731,22 @@ static void guest_vgic_code(u64 mask)
 		break;
 	}
 	GUEST_SYNC(STAGE_READY);
+	GUEST_SYNC(STAGE_RESUMED);
+	GUEST_DONE();
+}
+
+/*
+ * The guest disables its distributor, lets userspace raise the SPI, then
+ * enables the distributor again with its own write.
+ */
+static void guest_dist_reenable_code(void)
+{
+	gic_init(GIC_V3, 1);
+	gic_irq_set_config(WAKE_SPI, false);
+	gic_irq_enable(WAKE_SPI);
+	writel(GICD_CTLR_ARE_NS, GICD_BASE_GVA + GICD_CTLR);
+	GUEST_SYNC(STAGE_READY);
+	writel(GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_G1A, GICD_BASE_GVA + GICD_CTLR);
 	GUEST_SYNC(STAGE_RESUMED);
 	GUEST_DONE();
 }
@@ -791,9 +854,11 @@ static void vgic_masked_spi(struct kvm_vcpu *vcpu, enum vgic_mask mask)
 		kvm_device_attr_set(gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
 				    GICD_CTLR, &val);
 		/*
-		 * KVM forwards no SPI that became pending while the
-		 * distributor was disabled, and enabling it does not look
-		 * for one: the device asserts its line again.
+		 * Userspace's write restores the register and nothing else,
+		 * so the SPI that became pending while the distributor was
+		 * disabled stays unforwarded: the device asserts its line
+		 * again. The guest's own write forwards it
+		 * (vgic_dist_enabled_by_guest_wakes).
 		 */
 		set_spi(vcpu->vm, 0);
 		set_spi(vcpu->vm, 1);
@@ -824,6 +889,24 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_dist_disabled_no_wakeup, guest_vgic_code)
 KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_pmr_masked_no_wakeup, guest_vgic_code)
 {
 	vgic_masked_spi(vcpu, VGIC_PMR_MASKED);
+}
+
+/*
+ * An SPI that became pending while the distributor was disabled reaches
+ * the vCPU once the guest enables the distributor, as the GIC keeps the
+ * pending state: the suspended vCPU wakes, with the line left as it was.
+ */
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_dist_enabled_by_guest_wakes,
+		  guest_dist_reenable_code)
+{
+	vgic_setup(vcpu->vm, 1);
+	run_expect_sync(vcpu, STAGE_READY);
+	set_spi(vcpu->vm, 1);
+	run_expect_sync(vcpu, STAGE_RESUMED);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	run_expect_wakeup(vcpu);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 }
 
 /*
