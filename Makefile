@@ -279,6 +279,30 @@ reproducer: $(PIMAGE) kselftest-tar
 	@cat $(RESULTS)/reproducer.ktap
 	$(call verdict,$(RESULTS)/reproducer.ktap)
 
+# The two KVM/arm64 bugs behind the fix series' vGIC and pKVM patches
+# (leads.md), reproduced on the pristine kernel (BASE=7.3): the C selftest's
+# case for each must fail there, vgic_dist_enabled_by_guest_wakes in VHE,
+# serror_taken_no_wakeup in protected mode; and line_raised_while_running,
+# patch 1's case in protected mode, is recorded as it comes (7.3's
+# hypervisor no longer copies hcr_el2 back). Results in build/results/leads.ktap.
+# $(call lead_boot,NAME,CASE,MODE,WHAT,KERNEL_ARGS): one pristine boot.
+lead_boot = $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcpu_suspend -t $(2)) \
+		>$(B)/$(1).list; \
+	$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(SUSPEND_BINS); \
+	$(QEMU) $(PIMAGE) $(B)/$(1).cpio $(LOGS)/$(1)-console.log $(5); \
+	$(PY) $(PROJ)/tools/checks/reproducer.py $(LOGS)/$(1)-console.log $(B)/$(1).list \
+		--case $(2) --mode $(3) --what $(4)
+LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) $(PROJ)/tools/checks/reproducer.py
+.PHONY: leads
+leads: $(PIMAGE) kselftest-tar
+	@$(call cached,leads,$(RESULTS)/leads.ktap,$(LEADS_INPUTS),\
+		{ $(call lead_boot,lead-vgic,vgic_dist_enabled_by_guest_wakes,vhe,pristine-loses-the-spi,); \
+		  $(call lead_boot,lead-vse,serror_taken_no_wakeup,protected,pristine-keeps-the-serror,kvm-arm.mode=protected); \
+		  $(call lead_boot,lead-line,line_raised_while_running,protected,pristine-loses-the-line,kvm-arm.mode=protected) --record; \
+		} >$(RESULTS)/leads.ktap || true)
+	@cat $(RESULTS)/leads.ktap
+	$(call verdict,$(RESULTS)/leads.ktap)
+
 # Facts of the prepared tree and the built kernel (tools/checks/host-checks.sh).
 host-checks: kernel
 	@$(call cached,host-checks,$(RESULTS)/host-checks.ktap,git:$(SRC):HEAD status:$(SRC) \

@@ -730,6 +730,22 @@ static void guest_vgic_code(uint64_t mask)
 	GUEST_DONE();
 }
 
+/*
+ * The guest disables its distributor, lets userspace raise the SPI, then
+ * enables the distributor again with its own write.
+ */
+static void guest_dist_reenable_code(void)
+{
+	gic_init(GIC_V3, 1);
+	gic_irq_set_config(WAKE_SPI, false);
+	gic_irq_enable(WAKE_SPI);
+	writel(GICD_CTLR_ARE_NS, GICD_BASE_GVA + GICD_CTLR);
+	GUEST_SYNC(STAGE_READY);
+	writel(GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_G1A, GICD_BASE_GVA + GICD_CTLR);
+	GUEST_SYNC(STAGE_RESUMED);
+	GUEST_DONE();
+}
+
 /* The guest arms its virtual timer @ms ahead, unmasked, and reports. */
 static void guest_vtimer_code(void)
 {
@@ -833,9 +849,11 @@ static void vgic_masked_spi(struct kvm_vcpu *vcpu, enum vgic_mask mask)
 		kvm_device_attr_set(gic_fd, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
 				    GICD_CTLR, &val);
 		/*
-		 * KVM forwards no SPI that became pending while the
-		 * distributor was disabled, and enabling it does not look
-		 * for one: the device asserts its line again.
+		 * Userspace's write restores the register and nothing else,
+		 * so the SPI that became pending while the distributor was
+		 * disabled stays unforwarded: the device asserts its line
+		 * again. The guest's own write forwards it
+		 * (vgic_dist_enabled_by_guest_wakes).
 		 */
 		set_spi(vcpu->vm, 0);
 		set_spi(vcpu->vm, 1);
@@ -866,6 +884,24 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_dist_disabled_no_wakeup, guest_vgic_code)
 KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_pmr_masked_no_wakeup, guest_vgic_code)
 {
 	vgic_masked_spi(vcpu, VGIC_PMR_MASKED);
+}
+
+/*
+ * An SPI that became pending while the distributor was disabled reaches
+ * the vCPU once the guest enables the distributor, as the GIC keeps the
+ * pending state: the suspended vCPU wakes, with the line left as it was.
+ */
+KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_dist_enabled_by_guest_wakes,
+		  guest_dist_reenable_code)
+{
+	vgic_setup(vcpu->vm, 1);
+	run_expect_sync(vcpu, STAGE_READY);
+	set_spi(vcpu->vm, 1);
+	run_expect_sync(vcpu, STAGE_RESUMED);
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	run_expect_wakeup(vcpu);
+	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 }
 
 /*
