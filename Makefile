@@ -517,7 +517,10 @@ measure-loop:
 # documents, generated from the result files in build/logs/ (tools/report/results-docs.py).
 .PHONY: results-docs
 results-docs:
-	$(PY) $(PROJ)/tools/report/results-docs.py $(RESULTS) $(PROJ)/Documentation/project/results.md
+	$(PY) $(PROJ)/tools/report/results-docs.py $(PROJ)/build/results $(PROJ)/Documentation/project/results.md
+	@if [ -d $(PROJ)/build/v7.3/results ]; then \
+		$(PY) $(PROJ)/tools/report/results-docs.py $(PROJ)/build/v7.3/results \
+			$(PROJ)/Documentation/project/results-7.3.md -; fi
 
 clean:
 	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/trees $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS) $(RESULTS)

@@ -15,7 +15,7 @@ replace the table between README.md's timing markers.
 Usage: tools/report/results-docs.py [LOGS [OUT [README]]]
     LOGS    default: build/results of this repository
     OUT     default: Documentation/project/results.md of this repository
-    README  default: README.md of this repository
+    README  default: README.md of this repository; - leaves every README alone
 Exits 0 when written, 1 when LOGS holds none of the files or a file cannot
 be read or written, 2 on bad usage.
 """
@@ -51,6 +51,8 @@ TIMING_TARGET = {'ci-check': '.ci/run', 'ci-check-debug': '.ci/run', 'ci-total':
 SOURCES = [
     ('check.ktap', 'make check'),
     ('check-debug.ktap', 'make check-debug'),
+    ('test.ktap', 'make test'),
+    ('leads.ktap', 'make leads BASE=7.3'),
     ('gate.ktap', 'make gate (make check runs it)'),
     ('gate.md', 'make gate (make check runs it)'),
     ('mutants.ktap', 'make check'),
@@ -78,7 +80,8 @@ SUSPEND = re.compile(r'^kvm/(?:aarch64|arm64)/(vcpu_suspend(?:_rs)?)(@c)?:(.*)$'
 # (the A/B switch, "@c").
 SELFTESTS = [('vcpu_suspend', 'C selftest `vcpu_suspend`'),
              ('vcpu_suspend_rs', 'Rust selftest `vcpu_suspend_rs`')]
-BOOTS = [('check.ktap', 'make check'), ('check-debug.ktap', 'make check-debug')]
+BOOTS = [('check.ktap', 'make check'), ('check-debug.ktap', 'make check-debug'),
+         ('test.ktap', 'make test')]
 
 
 def boots_present(logs):
@@ -575,6 +578,18 @@ def section_tpidr(logs):
     return out + [f'- {counts[-1]}', *[f'- {d}' for d in dumps], '']
 
 
+def section_leads(logs):
+    out, log = file_section(
+        logs, 'leads.ktap', 'The KVM/arm64 leads on the pristine kernel (`make leads`)',
+        'Each lead\'s case of the C selftest booted on the pristine kernel, where it '
+        'must fail (see [leads.md](leads.md)); patch 1\'s case in protected mode is '
+        'recorded as it comes.')
+    if log is None:
+        return out
+    rows = [[f'`{r.name}`', r.cell(), r.why] for r in log.results]
+    return out + table(['check', 'result', 'why'], rows) + ['']
+
+
 def section_run(logs):
     out, log = file_section(
         logs, 'run.txt', 'The last `make run`',
@@ -600,7 +615,7 @@ def render(logs, source, measured):
     for section in (section_summary, section_programs, section_cases, section_other,
                     section_gate, section_mutants, section_series, section_host,
                     section_widened, section_figures, section_bench, section_tpidr,
-                    section_run):
+                    section_leads, section_run):
         out += section(logs)
     out += section_timings(measured)
     while out and not out[-1]:
@@ -609,7 +624,7 @@ def render(logs, source, measured):
 
 
 def main(argv):
-    if len(argv) > 3 or any(a.startswith('-') for a in argv):
+    if len(argv) > 3 or any(a.startswith('-') and a != '-' for a in argv):
         usage = [p for p in __doc__.split('\n\n') if p.startswith('Usage:')]
         print(usage[0].strip(), file=sys.stderr)
         return 0 if argv in (['-h'], ['--help']) else 2
@@ -636,7 +651,8 @@ def main(argv):
         with open(tmp, 'w', encoding='utf-8') as f:
             f.write(text)
         os.replace(tmp, out)
-        update_readme(readme, measured)
+        if readme != '-':
+            update_readme(readme, measured)
     except Error as e:
         print(f'results-docs: error: {e}', file=sys.stderr)
         return 1
