@@ -253,7 +253,11 @@ impl<'a> MpStateLocked<'a> {
         // `u32`, and its `mp_state_lock` is held, so no other writer races this store; lockless
         // readers load it atomically (`READ_ONCE()` in C, `atomic_load()` here).
         unsafe {
-            atomic_store(&raw mut (*self.vcpu.as_ptr()).arch.mp_state.mp_state, state as u32, Relaxed)
+            atomic_store(
+                &raw mut (*self.vcpu.as_ptr()).arch.mp_state.mp_state,
+                state as u32,
+                Relaxed,
+            )
         };
     }
 }
@@ -335,9 +339,7 @@ impl Run {
     pub fn clear_system_event(&self) {
         // SAFETY: By the type invariant the page is valid for writes; `system_event` is a member
         // of plain integers, for which all-zeroes is a valid value.
-        unsafe {
-            (&raw mut (*self.0.get()).__bindgen_anon_1.system_event).write_bytes(0, 1)
-        };
+        unsafe { (&raw mut (*self.0.get()).__bindgen_anon_1.system_event).write_bytes(0, 1) };
     }
 
     /// Sets `system_event.type`.
