@@ -652,7 +652,11 @@ static void guest_serror_handler(struct ex_regs *regs)
 static void guest_serror_code(void)
 {
 	GUEST_SYNC(STAGE_SERROR_READY);
-	/* Injected while masked: KVM pends it in HCR_EL2.VSE. */
+	/*
+	 * Injected while masked, KVM pends it in HCR_EL2.VSE rather than
+	 * emulating the exception: the guest sees it pending.
+	 */
+	GUEST_ASSERT(read_sysreg(isr_el1) & ISR_EL1_A);
 	local_serror_enable();
 	isb();
 	local_serror_disable();

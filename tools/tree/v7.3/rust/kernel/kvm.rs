@@ -20,9 +20,18 @@
 //!
 //! [`kvm_arm_vcpu_suspend_entry_points!`]: crate::kvm_arm_vcpu_suspend_entry_points
 
-use crate::ffi::c_int;
-use crate::sync::atomic::{atomic_load, atomic_store, Relaxed};
-use crate::types::{NotThreadSafe, Opaque};
+use crate::{
+    ffi::c_int,
+    sync::atomic::{
+        atomic_load,
+        atomic_store,
+        Relaxed, //
+    },
+    types::{
+        NotThreadSafe,
+        Opaque, //
+    },
+};
 use core::ops::Deref;
 
 /// A vCPU's multiprocessing state, `KVM_MP_STATE_*`, as far as arm64 uses it.
