@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# Rust vCPU suspend for arm64 KVM on Debian's Linux 6.12.
+# Rust vCPU suspend for arm64 KVM on Debian's Linux 7.3 (and the fix
+# series' stable backport to 6.12.y: make stable).
 #
 #   make run     build what is missing, boot the Rust kernel in QEMU and show a
 #                vCPU being suspended and woken up
@@ -8,12 +9,12 @@
 #                "N passed, N failed, N skipped"; non-zero exit on a failure
 #   make test    the quick loop: rebuild, one boot, both suspend selftests
 #                on both implementations and a fuzzer smoke
-#   also: check-debug, tpidr-loop, gate, stress, stress-widened, fuzz,
-#         bench, mutants, patches, patches-check, docs-check, kselftest-tar,
-#         measure-loop, results-docs (README.md)
+#   also: check-debug, tpidr-loop, gate, leads, stable, stress,
+#         stress-widened, fuzz, bench, mutants, patches, patches-check,
+#         docs-check, kselftest-tar, measure-loop, results-docs (README.md)
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
-# build/src, a git repository: pristine 6.12 plus tools/tree/series as commits.
+# build/src, a git repository: pristine 7.3 plus tools/tree/series as commits.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -21,20 +22,22 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 PROJ    := $(CURDIR)
-# The kernel base (tools/setup/pins): 6.12 builds in build/ with the series of
-# tools/tree/series; 7.3, the port in progress (tools/tree/v7.3/series), in
-# build/v7.3/, so that both can be built side by side (make test BASE=7.3).
-BASE    ?= 6.12
-ifeq ($(BASE),6.12)
+# The kernel base (tools/setup/pins): 7.3, the base of both series, builds in
+# build/ from tools/tree/series; 6.12, the stable backport of the fix series
+# alone (tools/tree/stable-6.12/, make stable), in build/stable-6.12/.
+BASE    ?= 7.3
+CONFIGS := $(PROJ)/tools/tree/config/kvm-rust.config
+ifeq ($(BASE),7.3)
 B       := $(PROJ)/build
 SERIES  := $(PROJ)/tools/tree/series
-KSFT_ARCH := aarch64
-else ifeq ($(BASE),7.3)
-B       := $(PROJ)/build/v7.3
-SERIES  := $(PROJ)/tools/tree/v7.3/series
 KSFT_ARCH := arm64
+CONFIGS += $(PROJ)/tools/tree/config/suspend-rust.config
+else ifeq ($(BASE),6.12)
+B       := $(PROJ)/build/stable-6.12
+SERIES  := $(PROJ)/tools/tree/stable-6.12/series
+KSFT_ARCH := aarch64
 else
-$(error BASE=$(BASE): the bases are 6.12 and 7.3)
+$(error BASE=$(BASE): the bases are 7.3 and, for make stable, 6.12)
 endif
 LINUX_SOURCE_PKG := linux-source-$(BASE)
 LINUX_TARBALL    := /usr/src/linux-source-$(BASE).tar.xz
@@ -46,7 +49,6 @@ KOBJ    := $(B)/kernel
 LOGS    := $(B)/logs
 # One result file per check, NAME.ktap, and the key of its inputs, NAME.key.
 RESULTS := $(B)/results
-CONFIGS := $(PROJ)/tools/tree/config/kvm-rust.config $(PROJ)/tools/tree/config/suspend-rust.config
 QEMU    := $(PROJ)/tools/boot/boot.sh
 PY      := PYTHONPATH=$(PROJ)/tools python3
 
@@ -59,7 +61,7 @@ cached = if $(PY) -m harness.inputs fresh $(1) $(2) -- $(3); then \
 	else $(4); $(PY) -m harness.inputs save $(1) $(2) -- $(3); fi
 # $(call verdict,KTAP): fail a check's own target on a "not ok" line; inside
 # make check the report gives the verdict.
-verdict = $(if $(filter check,$(MAKECMDGOALS)),,@! grep -q '^not ok' $(1))
+verdict = $(if $(filter check,$(MAKECMDGOALS))$(IN_CHECK),,@! grep -q '^not ok' $(1))
 
 # Upstream KVM selftests that make check runs, with their time limits (s):
 # "TARGET SECONDS", TARGET relative to tools/testing/selftests/kvm.
@@ -70,7 +72,7 @@ BASELINE  := $(PROJ)/selftests/baseline-failures
 all: kernel kselftest-tar
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # Installs what is missing (apt, crates.io) at the versions of
 # tools/setup/pins; a no-op when all is there. pins-outdated lists the newer
@@ -84,7 +86,7 @@ $(B)/.setup: $(PROJ)/tools/setup/setup.sh $(PROJ)/tools/setup/versions.env $(PRO
 pins-outdated:
 	@$(PROJ)/tools/setup/setup.sh --outdated
 
-# Pristine 6.12 + tools/tree/series; cheap when nothing changed, and it moves only
+# The pristine base + $(SERIES); cheap when nothing changed, and it moves only
 # the files whose content changed, so kbuild rebuilds only what it must.
 tree: setup
 	@$(PROJ)/tools/tree/prepare-tree.sh $(SRC)
@@ -146,7 +148,7 @@ rust-selftest-host: setup
 
 # The test initramfs: the whole kselftest package at /kselftest. The main
 # boot's list (check.list) runs both suspend selftests on the Rust path and
-# on 6.12's C one (the A/B switch, tools/tree/ab), the bench smoke, the
+# on the C one (the A/B switch, tools/tree/ab), the bench smoke, the
 # stress, the fuzzer, run_kselftest.sh and the Linux-guest suspends. The
 # debug kernel's list (debug.list, made by check-debug) adds the programs of
 # selftests/kvm.list, which make check runs on our kernel in the gate.
@@ -165,7 +167,7 @@ initramfs: kselftest-tar vmm $(L2_INITRD)
 
 # $(call on_both,NAME,SECONDS,PROGRAM ARGS): the guest's test-list lines
 # that run /kselftest/kvm/PROGRAM on the Rust implementation (NAME), then on
-# 6.12's C one (NAME@c), in the same boot.
+# the C one (NAME@c), in the same boot.
 on_both = $(PY) -m harness.ktap list both $(1) $(2) $(3)
 # $(call list_one,NAME,SECONDS,COMMAND): one line of a guest test list.
 list_one = $(PY) -m harness.ktap list one $(1) $(2) $(3)
@@ -173,7 +175,7 @@ list_one = $(PY) -m harness.ktap list one $(1) $(2) $(3)
 # The two suspend selftests alone, for the boots that run nothing else: a
 # small initramfs instead of the whole kselftest package.
 SUSPEND_BINS = $(KSFT_INSTALL)/kvm/vcpu_suspend:/kselftest/kvm/vcpu_suspend \
-	$(KSFT_INSTALL)/kvm/vcpu_suspend_rs:/kselftest/kvm/vcpu_suspend_rs
+	$(if $(KSFT_RUST),$(KSFT_INSTALL)/kvm/vcpu_suspend_rs:/kselftest/kvm/vcpu_suspend_rs)
 
 # $(call boot_list,NAME,BOOT_TIMEOUT): boots build/Image with the tests of
 # build/NAME.list and reports them (build/logs/NAME.ktap).
@@ -182,7 +184,7 @@ boot_list = @$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(S
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
 		--kunit-min 0 $(FIGURES) | tee $(RESULTS)/$(1).ktap
 
-# The regression gate (tools/checks/gate.py): every arm64 KVM selftest of 6.12
+# The regression gate (tools/checks/gate.py): every arm64 KVM selftest of 7.3
 # (selftests/gate.list), the same binaries booted on the pristine kernel
 # and on ours; a test passing on pristine must pass here.
 GATE_LIST := $(PROJ)/selftests/gate.list
@@ -219,16 +221,18 @@ FIGURES = --figures stress --figures fuzz --figures bench-smoke
 # build/results and re-run only when its inputs changed (cached, above), in an order that
 # lets the series check build on the gate's pristine kernel; then one report
 # of them all, and the cover letters filled with this run's figures.
-CHECKS := rust-selftest-host host-checks gate reproducer patches-check docs-check boot \
-	protected mutants
+CHECKS := rust-selftest-host host-checks gate leads patches-check docs-check boot \
+	protected mutants stable
 check: $(CHECKS)
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(RESULTS)/host-checks.ktap --host $(RESULTS)/rust-host.ktap \
 		--host $(RESULTS)/patches-check.ktap --host $(RESULTS)/docs-check.ktap \
 		--host $(RESULTS)/mutants.ktap --host $(RESULTS)/gate.ktap --kunit-min 100 \
-		--results $(RESULTS)/protected.ktap --results $(RESULTS)/reproducer.ktap \
+		--results $(RESULTS)/protected.ktap --results $(RESULTS)/leads.ktap \
+		--results $(STABLE_RESULTS)/stable.ktap \
 		$(REPORT_EXPECT) | tee $(RESULTS)/check.ktap || \
-		{ $(PY) -m harness.inputs forget; exit 1; }
+		{ $(PY) -m harness.inputs forget; \
+		  BUILD=$(PROJ)/build/stable-6.12 $(PY) -m harness.inputs forget stable; exit 1; }
 	@$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches >/dev/null
 
 # The test boot of make check: build/Image with build/check.list.
@@ -260,31 +264,14 @@ protected: kernel kselftest-tar
 		>$(RESULTS)/protected.ktap || true
 	$(call verdict,$(RESULTS)/protected.ktap)
 
-# The lost line behind patch 1, reproduced (tools/checks/reproducer.py): the
-# pristine kernel in protected mode must fail line_raised_while_running, in
-# the C and in the Rust selftest (ours passes it: make protected).
-REPRODUCER_INPUTS = $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) $(PROJ)/tools/checks/reproducer.py
-.PHONY: reproducer
-reproducer: $(PIMAGE) kselftest-tar
-	@{ $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcpu_suspend -t line_raised_while_running); \
-	   $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,120,/kselftest/kvm/vcpu_suspend_rs line_raised_while_running); \
-	 } >$(B)/reproducer.list
-	@$(call cached,reproducer,$(RESULTS)/reproducer.ktap,$(REPRODUCER_INPUTS) $(B)/reproducer.list,\
-		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/reproducer.cpio $(B)/reproducer.list \
-			$(SUSPEND_BINS); \
-		$(QEMU) $(PIMAGE) $(B)/reproducer.cpio $(LOGS)/reproducer-console.log \
-			kvm-arm.mode=protected; \
-		$(PY) $(PROJ)/tools/checks/reproducer.py $(LOGS)/reproducer-console.log \
-			$(B)/reproducer.list >$(RESULTS)/reproducer.ktap || true)
-	@cat $(RESULTS)/reproducer.ktap
-	$(call verdict,$(RESULTS)/reproducer.ktap)
-
-# The two KVM/arm64 bugs behind the fix series' vGIC and pKVM patches
-# (leads.md), reproduced on the pristine kernel (BASE=7.3): the C selftest's
-# case for each must fail there, vgic_dist_enabled_by_guest_wakes in VHE,
-# serror_taken_no_wakeup in protected mode; and line_raised_while_running,
-# patch 1's case in protected mode, is recorded as it comes (7.3's
-# hypervisor no longer copies hcr_el2 back). Results in build/results/leads.ktap.
+# The bugs behind the fix series, reproduced on the pristine 7.3 kernel
+# (tools/checks/reproducer.py, leads.md): the C selftest's case for each must
+# fail there, vgic_dist_enabled_by_guest_wakes (the vGIC patch) in VHE,
+# serror_taken_no_wakeup (the pKVM patch) in protected mode; and
+# line_raised_while_running, patch 1's case in protected mode, is recorded
+# as it comes: 7.3's hypervisor no longer copies hcr_el2 back, so the loss is
+# not deterministic there (make stable requires it on pristine 6.12). Ours
+# passes every case (make check's boots). Results in build/results/leads.ktap.
 # $(call lead_boot,NAME,CASE,MODE,WHAT,KERNEL_ARGS): one pristine boot.
 lead_boot = $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcpu_suspend -t $(2)) \
 		>$(B)/$(1).list; \
@@ -303,6 +290,9 @@ leads: $(PIMAGE) kselftest-tar
 	@cat $(RESULTS)/leads.ktap
 	$(call verdict,$(RESULTS)/leads.ktap)
 
+# make stable: the fix series' 6.12.y backport, built and booted.
+include $(PROJ)/tools/tree/stable-6.12/stable.mk
+
 # Facts of the prepared tree and the built kernel (tools/checks/host-checks.sh).
 host-checks: kernel
 	@$(call cached,host-checks,$(RESULTS)/host-checks.ktap,git:$(SRC):HEAD status:$(SRC) \
@@ -315,17 +305,20 @@ host-checks: kernel
 # kselftest-list.txt), as CI farms install it on arm64 boards, with the Rust
 # selftest binary added to it: build/kselftest.tar.gz.
 KSFT_INSTALL := $(B)/kselftest/install
+# The 6.12 stable backport has the C selftest only.
+KSFT_RUST := $(if $(filter 7.3,$(BASE)),rust-selftest)
 .PHONY: kselftest-tar
-kselftest-tar: kernel rust-selftest
+kselftest-tar: kernel $(KSFT_RUST)
 	@echo "kselftest-tar: building TARGETS=kvm (log: $(LOGS)/kselftest.log)"
 	@rm -rf $(KSFT_INSTALL)
 	@$(MAKE) -C $(SRC)/tools/testing/selftests TARGETS=kvm ARCH=arm64 \
 		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS=-static \
 		KSFT_INSTALL_PATH=$(KSFT_INSTALL) install >$(LOGS)/kselftest.log 2>&1 || \
 		{ tail -30 $(LOGS)/kselftest.log; echo "kselftest-tar: build failed"; exit 1; }
-	@install -m 755 $(RUST_BIN) $(KSFT_INSTALL)/kvm/vcpu_suspend_rs
-	@grep -qx 'kvm:vcpu_suspend_rs' $(KSFT_INSTALL)/kselftest-list.txt || \
-		echo 'kvm:vcpu_suspend_rs' >>$(KSFT_INSTALL)/kselftest-list.txt
+	@if [ -n "$(KSFT_RUST)" ]; then \
+		install -m 755 $(RUST_BIN) $(KSFT_INSTALL)/kvm/vcpu_suspend_rs; \
+		grep -qx 'kvm:vcpu_suspend_rs' $(KSFT_INSTALL)/kselftest-list.txt || \
+		echo 'kvm:vcpu_suspend_rs' >>$(KSFT_INSTALL)/kselftest-list.txt; fi
 	@tar -C $(KSFT_INSTALL) -czf $(B)/kselftest.tar.gz .
 	@echo "kselftest-tar: $(B)/kselftest.tar.gz, $$(wc -l <$(KSFT_INSTALL)/kselftest-list.txt) tests"
 
@@ -519,9 +512,6 @@ measure-loop:
 .PHONY: results-docs
 results-docs:
 	$(PY) $(PROJ)/tools/report/results-docs.py $(PROJ)/build/results $(PROJ)/Documentation/project/results.md
-	@if [ -d $(PROJ)/build/v7.3/results ]; then \
-		$(PY) $(PROJ)/tools/report/results-docs.py $(PROJ)/build/v7.3/results \
-			$(PROJ)/Documentation/project/results-7.3.md -; fi
 
 clean:
 	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/trees $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS) $(RESULTS)

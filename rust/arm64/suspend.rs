@@ -11,9 +11,18 @@
 //! C declarations:
 //! [`arch/arm64/include/asm/kvm_emulate.h`](srctree/arch/arm64/include/asm/kvm_emulate.h).
 
-use kernel::ffi::c_int;
-use kernel::kvm::{
-    ExitReason, LoadedVcpu, MpState, MpStateLocked, Request, SystemEvent, Vcpu, VcpuSuspend,
+use kernel::{
+    ffi::c_int,
+    kvm::{
+        ExitReason,
+        LoadedVcpu,
+        MpState,
+        MpStateLocked,
+        Request,
+        SystemEvent,
+        Vcpu,
+        VcpuSuspend, //
+    },
 };
 
 /// Returns whether the vCPU is in `KVM_MP_STATE_SUSPENDED`.

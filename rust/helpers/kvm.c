@@ -8,8 +8,13 @@
  * number is a constant; KVM_REQ_SUSPEND is a statement expression, which
  * bindgen cannot evaluate. One helper per request keeps both.
  */
-void rust_helper_kvm_make_request_suspend(struct kvm_vcpu *vcpu)
+__rust_helper void rust_helper_kvm_make_request_suspend(struct kvm_vcpu *vcpu)
 {
 	kvm_make_request(KVM_REQ_SUSPEND, vcpu);
+}
+
+__rust_helper void rust_helper_kvm_vcpu_kick(struct kvm_vcpu *vcpu)
+{
+	kvm_vcpu_kick(vcpu);
 }
 #endif

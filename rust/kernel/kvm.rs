@@ -15,15 +15,24 @@
 //! `# Safety` sections state what the C caller guarantees; they turn the pointer into a
 //! [`Vcpu`] or [`LoadedVcpu`] with [`Vcpu::from_raw`] or [`LoadedVcpu::from_raw`] and call safe
 //! code. The arm64 suspend entry points are made by [`kvm_arm_vcpu_suspend_entry_points!`] for
-//! an implementation of [`VcpuSuspend`], and checked against their C prototypes at build time.
+//! an implementation of [`VcpuSuspend`], and checked against their C prototypes at build time by
+//! [`#[export]`](macro@crate::prelude::export).
 //!
 //! [`kvm_arm_vcpu_suspend_entry_points!`]: crate::kvm_arm_vcpu_suspend_entry_points
 
-use crate::ffi::c_int;
-use crate::types::Opaque;
-use core::marker::PhantomData;
+use crate::{
+    ffi::c_int,
+    sync::atomic::{
+        atomic_load,
+        atomic_store,
+        Relaxed, //
+    },
+    types::{
+        NotThreadSafe,
+        Opaque, //
+    },
+};
 use core::ops::Deref;
-use core::ptr;
 
 /// A vCPU's multiprocessing state, `KVM_MP_STATE_*`, as far as arm64 uses it.
 ///
@@ -100,10 +109,7 @@ pub enum SystemEvent {
 /// `self.0` is a vCPU that KVM has created and not yet destroyed. KVM destroys a vCPU only with
 /// its VM, when no vCPU ioctl, and so no caller of a function taking `&Vcpu`, can be running.
 #[repr(transparent)]
-pub struct Vcpu(
-    Opaque<bindings::kvm_vcpu>,
-    PhantomData<*mut bindings::kvm_vcpu>,
-);
+pub struct Vcpu(Opaque<bindings::kvm_vcpu>, NotThreadSafe);
 
 impl Vcpu {
     /// Creates a `&Vcpu` from a pointer that C handed over.
@@ -130,9 +136,9 @@ impl Vcpu {
     /// `None` for a raw value that is not an arm64 state, which arm64 KVM never stores.
     #[inline]
     pub fn mp_state(&self) -> Option<MpState> {
-        // SAFETY: By the type invariant the vCPU is valid; the field is an aligned `u32` that
-        // writers update with `WRITE_ONCE()`, so a volatile load cannot tear.
-        let raw = unsafe { ptr::addr_of!((*self.as_ptr()).arch.mp_state.mp_state).read_volatile() };
+        // SAFETY: By the type invariant the vCPU is valid, so the field is a valid, aligned
+        // `u32`; every store to it is atomic (`WRITE_ONCE()` in C, `atomic_store()` here).
+        let raw = unsafe { atomic_load(&raw mut (*self.as_ptr()).arch.mp_state.mp_state, Relaxed) };
         MpState::from_raw(raw)
     }
 
@@ -148,8 +154,9 @@ impl Vcpu {
     /// Kicks the vCPU out of guest mode or out of its wait, `kvm_vcpu_kick()`. Does not sleep.
     #[inline]
     pub fn kick(&self) {
-        // SAFETY: By the type invariant the vCPU is valid; `kvm_vcpu_kick()` does not sleep, so
-        // a caller holding a spinlock, such as `mp_state_lock`, may call it.
+        // SAFETY: By the type invariant the vCPU is valid; `kvm_vcpu_kick()` (a C inline, called
+        // through its helper) does not sleep, so a caller holding a spinlock, such as
+        // `mp_state_lock`, may call it.
         unsafe { bindings::kvm_vcpu_kick(self.as_ptr()) };
     }
 
@@ -251,12 +258,15 @@ impl<'a> MpStateLocked<'a> {
     /// Writes the multiprocessing state, like `WRITE_ONCE(vcpu->arch.mp_state.mp_state, ...)`.
     #[inline]
     pub fn set_mp_state(&self, state: MpState) {
-        // SAFETY: By the type invariants the vCPU is valid and its `mp_state_lock` is held, so no
-        // other writer races this store; the field is an aligned `u32` that lockless readers load
-        // with `READ_ONCE()`, so a volatile store cannot tear.
+        // SAFETY: By the type invariants the vCPU is valid, so the field is a valid, aligned
+        // `u32`, and its `mp_state_lock` is held, so no other writer races this store; lockless
+        // readers load it atomically (`READ_ONCE()` in C, `atomic_load()` here).
         unsafe {
-            ptr::addr_of_mut!((*self.vcpu.as_ptr()).arch.mp_state.mp_state)
-                .write_volatile(state as u32)
+            atomic_store(
+                &raw mut (*self.vcpu.as_ptr()).arch.mp_state.mp_state,
+                state as u32,
+                Relaxed,
+            )
         };
     }
 }
@@ -278,7 +288,8 @@ pub trait VcpuSuspend {
 
 /// Defines `kvm_arm_vcpu_suspend()` and `kvm_arm_vcpu_handle_suspend()`, the C entry points of
 /// arm64's vCPU suspend (declared in `arch/arm64/include/asm/kvm_emulate.h`), for `$imp`, an
-/// implementation of [`VcpuSuspend`]. A C prototype that does not match fails the build.
+/// implementation of [`VcpuSuspend`]. A C prototype that does not match fails the build
+/// ([`#[export]`](macro@crate::prelude::export)).
 #[macro_export]
 macro_rules! kvm_arm_vcpu_suspend_entry_points {
     ($imp:ty) => {
@@ -289,7 +300,7 @@ macro_rules! kvm_arm_vcpu_suspend_entry_points {
         ///
         /// `vcpu` points to a vCPU that KVM has created and does not destroy during the call,
         /// and the caller holds its `arch.mp_state_lock` throughout.
-        #[no_mangle]
+        #[$crate::prelude::export]
         pub unsafe extern "C" fn kvm_arm_vcpu_suspend(vcpu: *mut $crate::bindings::kvm_vcpu) {
             // SAFETY: The caller guarantees that the vCPU is valid during the call.
             let vcpu = unsafe { $crate::kvm::Vcpu::from_raw(vcpu) };
@@ -305,7 +316,7 @@ macro_rules! kvm_arm_vcpu_suspend_entry_points {
         /// `vcpu` points to a vCPU that KVM has created, on which the current task runs
         /// `KVM_RUN`, loaded and outside guest mode, preemptible and holding no spinlock, for
         /// the duration of the call.
-        #[no_mangle]
+        #[$crate::prelude::export]
         pub unsafe extern "C" fn kvm_arm_vcpu_handle_suspend(
             vcpu: *mut $crate::bindings::kvm_vcpu,
         ) -> $crate::ffi::c_int {
@@ -313,15 +324,6 @@ macro_rules! kvm_arm_vcpu_suspend_entry_points {
             let vcpu = unsafe { $crate::kvm::LoadedVcpu::from_raw(vcpu) };
             <$imp as $crate::kvm::VcpuSuspend>::handle_suspend(vcpu)
         }
-
-        // The C prototypes, as bindgen sees them, have the types of these definitions.
-        const _: [unsafe extern "C" fn(*mut $crate::bindings::kvm_vcpu); 2] =
-            [$crate::bindings::kvm_arm_vcpu_suspend, kvm_arm_vcpu_suspend];
-        const _: [unsafe extern "C" fn(*mut $crate::bindings::kvm_vcpu) -> $crate::ffi::c_int;
-            2] = [
-            $crate::bindings::kvm_arm_vcpu_handle_suspend,
-            kvm_arm_vcpu_handle_suspend,
-        ];
     };
 }
 
@@ -346,9 +348,7 @@ impl Run {
     pub fn clear_system_event(&self) {
         // SAFETY: By the type invariant the page is valid for writes; `system_event` is a member
         // of plain integers, for which all-zeroes is a valid value.
-        unsafe {
-            ptr::addr_of_mut!((*self.0.get()).__bindgen_anon_1.system_event).write_bytes(0, 1)
-        };
+        unsafe { (&raw mut (*self.0.get()).__bindgen_anon_1.system_event).write_bytes(0, 1) };
     }
 
     /// Sets `system_event.type`.
@@ -356,8 +356,7 @@ impl Run {
     pub fn set_system_event_type(&self, event: SystemEvent) {
         // SAFETY: By the type invariant the page is valid for writes.
         unsafe {
-            ptr::addr_of_mut!((*self.0.get()).__bindgen_anon_1.system_event.type_)
-                .write(event as u32)
+            (&raw mut (*self.0.get()).__bindgen_anon_1.system_event.type_).write(event as u32)
         };
     }
 
@@ -365,6 +364,6 @@ impl Run {
     #[inline]
     pub fn set_exit_reason(&self, reason: ExitReason) {
         // SAFETY: By the type invariant the page is valid for writes.
-        unsafe { ptr::addr_of_mut!((*self.0.get()).exit_reason).write(reason as u32) };
+        unsafe { (&raw mut (*self.0.get()).exit_reason).write(reason as u32) };
     }
 }

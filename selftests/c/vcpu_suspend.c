@@ -38,15 +38,17 @@
 #define MAX_BLOCKED_CPU_PERCENT	10
 
 #define GUEST_COOKIE		0x5a5a5a5a12345678ul
+#define STAGE_SERROR_READY	0x5e00
+#define STAGE_SERROR_TAKEN	0x5e01
 
-static void guest_code(uint64_t cookie)
+static void guest_code(u64 cookie)
 {
 	GUEST_SYNC(cookie);
 	GUEST_SYNC(cookie ^ 0xff);
 	GUEST_DONE();
 }
 
-static const char *mp_state_name(uint32_t state)
+static const char *mp_state_name(u32 state)
 {
 	switch (state) {
 	case KVM_MP_STATE_RUNNABLE:	return "RUNNABLE";
@@ -56,7 +58,7 @@ static const char *mp_state_name(uint32_t state)
 	}
 }
 
-static uint32_t get_mp_state(struct kvm_vcpu *vcpu)
+static u32 get_mp_state(struct kvm_vcpu *vcpu)
 {
 	struct kvm_mp_state mp_state;
 
@@ -64,16 +66,16 @@ static uint32_t get_mp_state(struct kvm_vcpu *vcpu)
 	return mp_state.mp_state;
 }
 
-static void set_mp_state(struct kvm_vcpu *vcpu, uint32_t state)
+static void set_mp_state(struct kvm_vcpu *vcpu, u32 state)
 {
 	struct kvm_mp_state mp_state = { .mp_state = state };
 
 	vcpu_mp_state_set(vcpu, &mp_state);
 }
 
-static void assert_mp_state(struct kvm_vcpu *vcpu, uint32_t expected)
+static void assert_mp_state(struct kvm_vcpu *vcpu, u32 expected)
 {
-	uint32_t got = get_mp_state(vcpu);
+	u32 got = get_mp_state(vcpu);
 
 	TEST_ASSERT(got == expected,
 		    "KVM_GET_MP_STATE: expected %s (%u), got %s (%u)",
@@ -123,10 +125,10 @@ static void assert_wakeup_exit(struct kvm_vcpu *vcpu, int ret, int err)
 }
 
 /* KVM_RUN in the calling thread; the guest must report stage @stage. */
-static void run_expect_sync(struct kvm_vcpu *vcpu, uint64_t arg)
+static void run_expect_sync(struct kvm_vcpu *vcpu, u64 arg)
 {
 	struct ucall uc;
-	uint64_t cmd;
+	u64 cmd;
 
 	vcpu_run(vcpu);
 	cmd = get_ucall(vcpu, &uc);
@@ -141,53 +143,11 @@ static void run_expect_sync(struct kvm_vcpu *vcpu, uint64_t arg)
 }
 
 /*
- * A vCPU's binary statistics. KVM_GET_STATS_FD, like every vCPU ioctl,
- * waits for vcpu->mutex, which KVM_RUN holds: open them before KVM_RUN.
- */
-struct vcpu_stats {
-	int fd;
-	struct kvm_stats_header header;
-	struct kvm_stats_desc *descs;
-};
-
-static void vcpu_stats_open(struct vcpu_stats *st, struct kvm_vcpu *vcpu)
-{
-	st->fd = vcpu_get_stats_fd(vcpu);
-	read_stats_header(st->fd, &st->header);
-	st->descs = read_stats_descriptors(st->fd, &st->header);
-}
-
-static void vcpu_stats_close(struct vcpu_stats *st)
-{
-	free(st->descs);
-	close(st->fd);
-}
-
-/* The value of statistic @name, such as "blocking". */
-static uint64_t vcpu_stat(struct vcpu_stats *st, const char *name)
-{
-	struct kvm_stats_desc *desc;
-	uint64_t data = 0;
-	int i;
-
-	for (i = 0; i < st->header.num_desc; i++) {
-		desc = get_stats_descriptor(st->descs, i, &st->header);
-		if (!strcmp(desc->name, name)) {
-			read_stat_data(st->fd, &st->header, desc, &data, 1);
-			return data;
-		}
-	}
-	TEST_FAIL("no vCPU statistic \"%s\"", name);
-	return 0;
-}
-
-/*
  * KVM_RUN in a thread of its own, so that the test can watch it block,
  * measure its CPU time, interrupt it with a signal or wake it up.
  */
 struct runner {
 	struct kvm_vcpu *vcpu;
-	struct vcpu_stats stats;
 	pthread_t thread;
 	atomic_bool done;
 	int ret;
@@ -217,13 +177,12 @@ static void runner_start(struct runner *r, struct kvm_vcpu *vcpu)
 	r->vcpu = vcpu;
 	r->ret = 0;
 	r->err = 0;
-	vcpu_stats_open(&r->stats, vcpu);
 	atomic_store(&r->done, false);
 	TEST_ASSERT(!pthread_create(&r->thread, NULL, runner_fn, r),
 		    "pthread_create failed");
 }
 
-static uint64_t now_ns(clockid_t clock)
+static u64 now_ns(clockid_t clock)
 {
 	struct timespec ts;
 
@@ -233,7 +192,7 @@ static uint64_t now_ns(clockid_t clock)
 
 static bool runner_wait(struct runner *r, unsigned int ms)
 {
-	uint64_t end = now_ns(CLOCK_MONOTONIC) + ms * 1000000ul;
+	u64 end = now_ns(CLOCK_MONOTONIC) + ms * 1000000ul;
 
 	while (!atomic_load(&r->done) && now_ns(CLOCK_MONOTONIC) < end)
 		usleep(1000);
@@ -244,20 +203,22 @@ static bool runner_wait(struct runner *r, unsigned int ms)
  * Wait until the vCPU of @r is in kvm_vcpu_block(), as KVM's "blocking"
  * statistic says (set before its first check for a wakeup event): from then
  * on, an event that ends KVM_RUN came while it was on its way to sleep or
- * asleep, not before KVM_RUN began.
+ * asleep, not before KVM_RUN began. vcpu_get_stat() reads the binary stats
+ * fd that the library opened when it created the vCPU: unlike a vCPU ioctl,
+ * that does not wait for the vcpu->mutex KVM_RUN holds.
  */
 static void wait_blocking(struct runner *r, const char *what)
 {
-	uint64_t end = now_ns(CLOCK_MONOTONIC) + RETURN_TIMEOUT_MS * 1000000ul;
+	u64 end = now_ns(CLOCK_MONOTONIC) + RETURN_TIMEOUT_MS * 1000000ul;
 
-	while (!atomic_load(&r->done) && !vcpu_stat(&r->stats, "blocking") &&
+	while (!atomic_load(&r->done) && !vcpu_get_stat(r->vcpu, blocking) &&
 	       now_ns(CLOCK_MONOTONIC) < end)
 		usleep(1000);
 	TEST_ASSERT(!atomic_load(&r->done),
 		    "%s: expected KVM_RUN to block, it returned %d (errno %d), exit_reason %s, system_event.type %u",
 		    what, r->ret, r->err, exit_reason_str(r->vcpu->run->exit_reason),
 		    r->vcpu->run->system_event.type);
-	TEST_ASSERT(vcpu_stat(&r->stats, "blocking"),
+	TEST_ASSERT(vcpu_get_stat(r->vcpu, blocking),
 		    "%s: KVM_RUN neither returned nor blocked in %u ms",
 		    what, RETURN_TIMEOUT_MS);
 }
@@ -279,7 +240,6 @@ static void runner_join(struct runner *r, const char *what)
 	TEST_ASSERT(runner_wait(r, RETURN_TIMEOUT_MS),
 		    "%s: KVM_RUN still blocked after %u ms", what, RETURN_TIMEOUT_MS);
 	pthread_join(r->thread, NULL);
-	vcpu_stats_close(&r->stats);
 }
 
 /*
@@ -349,7 +309,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, set_get_suspended, guest_code)
 /* b. A suspended vCPU blocks in KVM_RUN and uses almost no CPU. */
 KVM_ONE_VCPU_TEST(vcpu_suspend, blocks_without_cpu, guest_code)
 {
-	uint64_t cpu0, cpu1, wall0, wall1;
+	u64 cpu0, cpu1, wall0, wall1;
 	struct runner r;
 	clockid_t clock;
 
@@ -447,7 +407,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, sticky, guest_code)
  */
 #define NR_CORE_REGS	34	/* x0-x30, sp, pc, pstate */
 
-static uint64_t core_reg_id(int i)
+static u64 core_reg_id(int i)
 {
 	if (i < 31)
 		return ARM64_CORE_REG(regs.regs[i]);
@@ -458,18 +418,18 @@ static uint64_t core_reg_id(int i)
 	return ARM64_CORE_REG(regs.pstate);
 }
 
-static void get_core_regs(struct kvm_vcpu *vcpu, uint64_t regs[NR_CORE_REGS])
+static void get_core_regs(struct kvm_vcpu *vcpu, u64 regs[NR_CORE_REGS])
 {
 	int i;
 
 	for (i = 0; i < NR_CORE_REGS; i++)
-		vcpu_get_reg(vcpu, core_reg_id(i), &regs[i]);
+		regs[i] = vcpu_get_reg(vcpu, core_reg_id(i));
 }
 
 static void assert_core_regs(struct kvm_vcpu *vcpu,
-			     const uint64_t expected[NR_CORE_REGS])
+			     const u64 expected[NR_CORE_REGS])
 {
-	uint64_t got[NR_CORE_REGS];
+	u64 got[NR_CORE_REGS];
 	int i;
 
 	get_core_regs(vcpu, got);
@@ -481,7 +441,7 @@ static void assert_core_regs(struct kvm_vcpu *vcpu,
 
 KVM_ONE_VCPU_TEST(vcpu_suspend, runnable_resumes, guest_code)
 {
-	uint64_t regs[NR_CORE_REGS];
+	u64 regs[NR_CORE_REGS];
 
 	vcpu_args_set(vcpu, 1, GUEST_COOKIE);
 	run_expect_sync(vcpu, GUEST_COOKIE);
@@ -506,7 +466,7 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, runnable_resumes, guest_code)
 }
 
 /* g. Values that are no arm64 state give EINVAL and change nothing. */
-static const uint32_t invalid_states[] = {
+static const u32 invalid_states[] = {
 	KVM_MP_STATE_UNINITIALIZED, KVM_MP_STATE_INIT_RECEIVED,
 	KVM_MP_STATE_HALTED, KVM_MP_STATE_SIPI_RECEIVED,
 	KVM_MP_STATE_CHECK_STOP, KVM_MP_STATE_OPERATING, KVM_MP_STATE_LOAD,
@@ -514,7 +474,7 @@ static const uint32_t invalid_states[] = {
 	0xffffffff,
 };
 
-static void assert_invalid_rejected(struct kvm_vcpu *vcpu, uint32_t from)
+static void assert_invalid_rejected(struct kvm_vcpu *vcpu, u32 from)
 {
 	struct kvm_mp_state mp_state;
 	unsigned int i;
@@ -679,6 +639,55 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, line_raised_while_running, guest_spin_code)
 }
 
 /*
+ * A virtual SError that the guest has taken is no wakeup event: the vCPU,
+ * suspended afterwards, blocks, and KVM no longer reports it pending.
+ */
+static u64 serrors_taken;
+
+static void guest_serror_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(serrors_taken, serrors_taken + 1);
+}
+
+static void guest_serror_code(void)
+{
+	GUEST_SYNC(STAGE_SERROR_READY);
+	/*
+	 * Injected while masked, KVM pends it in HCR_EL2.VSE rather than
+	 * emulating the exception: the guest sees it pending.
+	 */
+	GUEST_ASSERT(read_sysreg(isr_el1) & ISR_EL1_A);
+	local_serror_enable();
+	isb();
+	local_serror_disable();
+	GUEST_SYNC(STAGE_SERROR_TAKEN);
+	GUEST_DONE();
+}
+
+KVM_ONE_VCPU_TEST(vcpu_suspend, serror_taken_no_wakeup, guest_serror_code)
+{
+	struct kvm_vcpu_events events = {};
+
+	vm_init_descriptor_tables(vcpu->vm);
+	vcpu_init_descriptor_tables(vcpu);
+	vm_install_exception_handler(vcpu->vm, VECTOR_ERROR_CURRENT,
+				     guest_serror_handler);
+	run_expect_sync(vcpu, STAGE_SERROR_READY);
+	events.exception.serror_pending = 1;
+	vcpu_events_set(vcpu, &events);
+	run_expect_sync(vcpu, STAGE_SERROR_TAKEN);
+	sync_global_from_guest(vcpu->vm, serrors_taken);
+	TEST_ASSERT(serrors_taken, "the guest took no virtual SError");
+
+	set_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
+	expect_blocks_then_eintr(vcpu, "suspended after the guest took its SError");
+	vcpu_events_get(vcpu, &events);
+	TEST_ASSERT(!events.exception.serror_pending,
+		    "KVM_GET_VCPU_EVENTS: the SError the guest took (%lu times) is still pending",
+		    serrors_taken);
+}
+
+/*
  * With an in-kernel vGICv3. Guest interrupts stay masked in PSTATE (a
  * suspended vCPU does not run; KVM looks at the GIC state only), so the
  * guest needs no handler.
@@ -706,9 +715,9 @@ enum vgic_mask {
 #define PMR_MASKING		0x80
 #define PMR_UNMASKING		0xf0
 
-static uint32_t vtimer_irq;
+static u32 vtimer_irq;
 
-static void guest_vgic_code(uint64_t mask)
+static void guest_vgic_code(u64 mask)
 {
 	gic_init(GIC_V3, 1);
 	/* KVM resets SPIs edge-triggered; level lets the test lower it. */
@@ -765,7 +774,7 @@ static void guest_sgi_code(void)
 	gic_irq_enable(WAKE_SGI);
 	GUEST_SYNC(STAGE_READY);
 	if (guest_get_vcpuid() == 1) {
-		write_sysreg_s((uint64_t)WAKE_SGI << ICC_SGI1R_SGI_ID_SHIFT | BIT(0),
+		write_sysreg_s((u64)WAKE_SGI << ICC_SGI1R_SGI_ID_SHIFT | BIT(0),
 			       SYS_ICC_SGI1R_EL1);
 		isb();
 		GUEST_SYNC(STAGE_SGI_SENT);
@@ -825,8 +834,8 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_spi_wakes, guest_vgic_code)
 static void vgic_masked_spi(struct kvm_vcpu *vcpu, enum vgic_mask mask)
 {
 	int gic_fd = vgic_setup(vcpu->vm, 1);
-	uint64_t pmr;
-	uint32_t val;
+	u64 pmr;
+	u32 val;
 
 	vcpu_args_set(vcpu, 1, mask);
 	run_expect_sync(vcpu, STAGE_READY);
@@ -910,11 +919,10 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_dist_enabled_by_guest_wakes,
  */
 KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_vtimer_wakes, guest_vtimer_code)
 {
-	uint64_t cval, cnt;
+	u64 cval, cnt;
 	struct runner r;
 
-	vcpu_device_attr_get(vcpu, KVM_ARM_VCPU_TIMER_CTRL,
-			     KVM_ARM_VCPU_TIMER_IRQ_VTIMER, &vtimer_irq);
+	vtimer_irq = vcpu_get_vtimer_irq(vcpu);
 	sync_global_to_guest(vcpu->vm, vtimer_irq);
 	vgic_setup(vcpu->vm, 1);
 	run_expect_sync(vcpu, STAGE_READY);
@@ -927,8 +935,8 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_vtimer_wakes, guest_vtimer_code)
 	assert_wakeup_exit(vcpu, r.ret, r.err);
 	assert_mp_state(vcpu, KVM_MP_STATE_SUSPENDED);
 
-	vcpu_get_reg(vcpu, KVM_REG_ARM_TIMER_CVAL, &cval);
-	vcpu_get_reg(vcpu, KVM_REG_ARM_TIMER_CNT, &cnt);
+	cval = vcpu_get_reg(vcpu, KVM_REG_ARM_TIMER_CVAL);
+	cnt = vcpu_get_reg(vcpu, KVM_REG_ARM_TIMER_CNT);
 	TEST_ASSERT(cnt >= cval,
 		    "WAKEUP before the virtual timer fired: CNTVCT 0x%lx < CNTV_CVAL 0x%lx",
 		    cnt, cval);
@@ -971,7 +979,7 @@ TEST_F(vcpu_suspend, vgic_sgi_from_other_vcpu)
  */
 KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_signal_sticky_resume, guest_vgic_code)
 {
-	uint64_t regs[NR_CORE_REGS];
+	u64 regs[NR_CORE_REGS];
 	int i;
 
 	vgic_setup(vcpu->vm, 1);
@@ -998,6 +1006,15 @@ KVM_ONE_VCPU_TEST(vcpu_suspend, vgic_signal_sticky_resume, guest_vgic_code)
 int main(int argc, char *argv[])
 {
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_MP_STATE));
+
+	/*
+	 * The library gives every VM a vGICv3 by default, and with it, on a
+	 * host with KVM_CAP_ARM_EL2, vCPUs at EL2. Most cases drive the
+	 * vCPU's IRQ line with KVM_ARM_IRQ_TYPE_CPU, which needs a VM without
+	 * an in-kernel irqchip; the vgic_* cases create their own vGICv3 once
+	 * their vCPUs exist, which a default one would make fail with EEXIST.
+	 */
+	test_disable_default_vgic();
 
 	return test_harness_run(argc, argv);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """The regression gate: the same upstream KVM selftests, booted once on the
-pristine 6.12 kernel and once on the project's, compared test by test.
+pristine kernel (the pinned base, tools/setup/pins) and once on the project's, compared test by test.
 
 A test that passes on pristine must pass on the project kernel. A test that
 fails (or times out) on both must be explained in the baseline list, so that
@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from harness import ktap
+from harness import ktap, pins
 
 
 def outcomes(path):
@@ -92,7 +92,8 @@ def main():
 
     if args.table:
         with open(args.table, 'w', encoding='utf-8') as f:
-            f.write('| test | pristine 6.12.117 | project | verdict |\n|---|---|---|---|\n')
+            f.write(f'| test | pristine {pins.kernel() or "kernel"} | project | verdict |\n'
+                    '|---|---|---|---|\n')
             for t, p, p_secs, q, q_secs, verdict in rows:
                 f.write(f'| {t} | {p}, {p_secs:.0f} s | {q}, {q_secs:.0f} s | {verdict} |\n')
     return 1 if any(r[0] == 'fail' for r in results) else 0

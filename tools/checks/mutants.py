@@ -6,7 +6,7 @@ For each mutant in selftests/mutants: write the mutated file into the
 "series" worktree (tools/tree/worktree.sh) checked out at the prepared tree's
 branch work (the series and the A/B switch), rebuild that kernel
 incrementally, boot it with the C and Rust suspend selftests, on the Rust
-path and again on 6.12's C path (the A/B switch), and record which cases
+path and again on the C path (the A/B switch), and record which cases
 failed. A mutant is killed when a case fails on the Rust path while every
 case passes on the C path; a failure on the C path means the mutant or the
 switch is broken. build/src and build/kernel are never touched, so an
@@ -29,8 +29,8 @@ SRC = os.path.join(B, 'src')
 WORK = os.path.join(B, 'mutants')
 # The suspend tests each mutant is booted with: (name, binary, arguments).
 KSFT = os.path.join(B, 'kselftest/install/kvm')
-# The selftests' directory in the kernel base: aarch64 (6.12), arm64 (7.3).
-ARCH = os.environ.get('KSFT_ARCH') or 'aarch64'
+# The selftests' directory in the kernel base: arm64 (7.3; aarch64 in 6.12).
+ARCH = os.environ.get('KSFT_ARCH') or 'arm64'
 TESTS = [
     (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
     (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
@@ -157,7 +157,7 @@ def main(argv):
         for name, binary, args in TESTS:
             f.write(ktap.list_line(f'kvm/{name}', 120,
                                    f'/kvm/{os.path.basename(binary)} {args}') + '\n')
-        # The same tests on 6.12's C implementation, in the same boot: they
+        # The same tests on the C implementation, in the same boot: they
         # must pass, which shows the A/B switch works and the failures above
         # come from the Rust code.
         for name, binary, args in TESTS:

@@ -4,11 +4,13 @@
 # Check the exported series (tools/submit/mkpatches.sh: PATCH_DIR/fixes, then
 # PATCH_DIR/rust on top) the way maintainers would, patch by patch, in
 # order, on the pristine tree in a worktree of its own. Every patch applies
-# (git am), builds for arm64 with the Rust choice (CLIPPY=1; bisectable) and
-# is checkpatch.pl --strict clean. Where a patch touches Rust, a Kconfig or
+# (git am), builds for arm64 with the Rust choice (CLIPPY=1; bisectable: the
+# directories it touches, and the whole kernel at the end of each series)
+# and is checkpatch.pl --strict clean. Where a patch touches Rust, a Kconfig or
 # a Makefile, and at the end of each series, the C choice builds for arm64
 # with RUST=n; where it touches Rust or a Kconfig, and at the RFC's end,
-# x86_64 builds with RUST=y and KVM=y. Warnings are errors everywhere. At
+# x86_64 builds with RUST=y and KVM=y (both: the directories the patch, or
+# at a series' end the series, touches). Warnings are errors everywhere. At
 # the end, the applied series must equal the prepared tree and pass
 # rustfmtcheck. KTAP result lines on stdout, build logs in build/logs/patches-check/.
 #   tools/checks/patches-check.sh SRC PATCH_DIR
@@ -44,12 +46,62 @@ if [ ! -f "$xobj/.config" ]; then
 		"$proj/tools/tree/config/x86-rust-kvm.config" >&2 || exit 2
 fi
 
-# build LABEL OBJ LOG [make args...]: one result line
+# The kbuild targets that prove a patch compiles: the directories of the
+# files it touches, rust/ first (a header: arch/arm64/kvm/ and rust/, which
+# include it; Documentation/ and tools/: none). IMAGE, the whole kernel,
+# which also links, for the last patch of a series; "" to build directories
+# only there too (the other two configurations: what they add to the
+# arm64 Rust build is the C choice in arch/arm64/kvm/ and the bindings on
+# x86_64 in rust/, not the link).
+#   targets PATCH IMAGE
+targets() {
+	[ "$1" = "$last" ] && [ -n "$2" ] && { echo "$2"; return; }
+	sed -n 's|^diff --git a/\([^ ]*\) .*|\1|p' "$1" | while read -r f; do
+		case "$f" in
+		Documentation/*|tools/*|MAINTAINERS) ;;
+		rust/*) echo rust/ ;;
+		*/include/*|include/*) echo arch/arm64/kvm/; echo rust/ ;;
+		*) kbuild_dir "$(dirname "$f")" "$2" ;;
+		esac
+	done | sort -u -r | tr '\n' ' '
+}
+
+# The nearest directory of DIR that kbuild descends into (it has a Makefile
+# or a Kbuild file: arch/arm64/kvm/vgic/'s objects are arch/arm64/kvm/'s),
+# or IMAGE at the top.
+#   kbuild_dir DIR IMAGE
+kbuild_dir() {
+	local d=$1
+	while [ "$d" != . ] && [ ! -f "$wt/$d/Makefile" ] && [ ! -f "$wt/$d/Kbuild" ]; do
+		d=$(dirname "$d")
+	done
+	if [ "$d" = . ]; then echo "$2"; else echo "$d/"; fi
+}
+
+# The directories of targets for PATCH, or at the last patch of a series,
+# those of every patch of the series (the other configurations build only
+# there or where Rust, a Kconfig or a Makefile changes).
+#   series_dirs PATCH
+series_dirs() {
+	if [ "$1" = "$last" ]; then
+		for q in $patches; do targets "$q" ""; done | tr ' ' '\n' | sort -u -r | tr '\n' ' '
+	else
+		targets "$1" ""
+	fi
+}
+
+# build LABEL OBJ LOG [make args...] -- TARGET...: one result line; one
+# kbuild per target, in order.
 build() {
-	local label=$1 o=$2 log=$3
+	local label=$1 o=$2 log=$3 args=() t rc=0
 	shift 3
-	kmake "$o" "$@" >"$log" 2>&1
-	result $? "$label" "see $log: $(grep -m2 -E 'error' "$log" | tr '\n' ' ')"
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+	shift
+	: >"$log"
+	for t in "$@"; do
+		kmake "$o" "${args[@]}" "$t" >>"$log" 2>&1 || { rc=1; break; }
+	done
+	result $rc "$label" "see $log: $(grep -m2 -E 'error' "$log" | tr '\n' ' ')"
 }
 
 for series in fixes rust; do
@@ -61,14 +113,20 @@ for series in fixes rust; do
 		git -C "$wt" am -q "$p" >"$log.am.log" 2>&1
 		result $? "$name:applies" "$(head -2 "$log.am.log" | tr '\n' ' ')"
 		wt_choose_rust "$wt" "$obj" || echo "patches-check: warning: no Rust choice in $obj" >&2
-		build "$name:builds" "$obj" "$log.log" CLIPPY=1 Image
+		what=$(targets "$p" Image)
+		[ -z "${what// }" ] || build "$name:builds" "$obj" "$log.log" CLIPPY=1 -- $what
 		touched=$(sed -n 's|^diff --git a/\([^ ]*\) .*|\1|p' "$p")
 		if [ "$p" = "$last" ] || echo "$touched" | grep -qE '^rust/|Kconfig|Makefile'; then
-			build "$name:builds-arm64-c-only" "$cobj" "$log.c-only.log" Image
+			what=$(series_dirs "$p" | sed 's|rust/||')
+			[ -z "${what// }" ] ||
+				build "$name:builds-arm64-c-only" "$cobj" "$log.c-only.log" -- $what
 		fi
 		if { [ "$series" = rust ] && [ "$p" = "$last" ]; } ||
 		   echo "$touched" | grep -qE '^rust/|Kconfig'; then
-			KARCH=x86_64 build "$name:builds-x86_64-rust" "$xobj" "$log.x86_64.log" CLIPPY=1 vmlinux
+			what=$(series_dirs "$p" | sed 's|arch/arm64/[^ ]*||g')
+			[ -z "${what// }" ] ||
+				KARCH=x86_64 build "$name:builds-x86_64-rust" "$xobj" "$log.x86_64.log" \
+					CLIPPY=1 -- $what
 		fi
 		# checkpatch asks "does MAINTAINERS need updating?" of every
 		# patch that adds a file and does not touch MAINTAINERS. The

@@ -3,7 +3,7 @@
 """A bug behind a patch of the fix series, reproduced on the pristine kernel:
 the selftests' case that shows it must FAIL there (and pass on ours, which
 make check's boots check). By default the case is line_raised_while_running
-in protected mode (kvm-arm.mode=protected): 6.12's hypervisor copies the
+in protected mode (kvm-arm.mode=protected): 6.12's hypervisor (make stable) copies the
 whole of HCR_EL2 back to the host after every run, so a line that
 KVM_IRQ_LINE raised while the guest ran is dropped.
 

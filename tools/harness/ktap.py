@@ -13,7 +13,7 @@ KTAP results ("ok N NAME # DIRECTIVE"), the console format of a test boot
     python3 -m harness.ktap list gate FILE                 selftests/*.list
     python3 -m harness.ktap list both NAME SECONDS PROGRAM [ARG...]
         PROGRAM (of /kselftest/kvm) on the Rust suspend path (NAME) and on
-        6.12's C one (NAME@c), in the same boot
+        the C one (NAME@c), in the same boot
     python3 -m harness.ktap list one NAME SECONDS COMMAND...
     python3 -m harness.ktap output NAME CONSOLE          what program NAME
         printed in a test boot's console; exits with its exit code
@@ -158,7 +158,7 @@ def list_line(name, secs, command):
 
 def on_both(name, secs, program):
     """PROGRAM (of /kselftest/kvm, with its arguments) on the Rust suspend
-    path as NAME and on 6.12's C one (the A/B switch) as NAME@c."""
+    path as NAME and on the C one (the A/B switch) as NAME@c."""
     return [list_line(name, secs, f'{KSFT}/{program}'),
             list_line(f'{name}@c', secs, f'/bin/with-impl c {KSFT}/{program}')]
 

@@ -3,8 +3,8 @@
 #
 # Code size of the suspend path, Rust vs C, as JSON for tools/report/bench-report.py:
 #  - in the A/B kernel (build/kernel): the Rust entry points (all of
-#    suspend.o's .text) vs 6.12's C functions compiled alone (suspend_c.o);
-#  - arm.o + suspend.o of the upstream series vs arm.o of pristine 6.12,
+#    suspend.o's .text) vs arm.c's C functions compiled alone (suspend_c.o);
+#  - arm.o + suspend.o of the upstream series vs arm.o of the pristine kernel,
 #    where the C functions are static and inlined into their callers;
 #    both compiled in the worktree build/trees/codesize (tools/tree/worktree.sh).
 #   tools/report/codesize.sh SRC OBJ > sizes.json
@@ -45,7 +45,7 @@ git -C "$wt" checkout -q -f --detach "$head"
 
 cat <<JSON
 {"rows": [
- {"what": "suspend entry points, A/B kernel: suspend.o vs 6.12's C functions alone", "rust": $rust_fns, "c": $c_fns},
- {"what": "arm.o + suspend.o (series) vs arm.o (pristine 6.12)", "rust": $series, "c": $pristine}
+ {"what": "suspend entry points, A/B kernel: suspend.o vs the C functions alone", "rust": $rust_fns, "c": $c_fns},
+ {"what": "arm.o + suspend.o (series) vs arm.o (pristine)", "rust": $series, "c": $pristine}
 ]}
 JSON

@@ -87,7 +87,7 @@ def main():
         if name in baseline:
             if failed:
                 print(f'# {name}: known baseline failure: {baseline[name]}', file=out)
-                leaves = [('skip', name, f'baseline failure on pristine 6.12: {baseline[name]}')]
+                leaves = [('skip', name, f'baseline failure on the pristine kernel: {baseline[name]}')]
             else:
                 print(f'# {name}: passed although listed as a baseline failure', file=out)
         elif failed:

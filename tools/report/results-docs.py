@@ -6,7 +6,7 @@ Every table of results in the project's documents is generated here from
 build/results/ (check.ktap, check-debug.ktap, gate.md, gate.ktap, mutants.ktap,
 mutants.txt, patches-check.ktap, rust-host.ktap, host-checks.ktap,
 docs-check.ktap, linux-suspend.ktap, stress-widened.ktap, stress.ktap, fuzz.ktap, bench.md,
-tpidr-loop.txt, run.txt,
+tpidr-loop.txt, run.txt, leads.ktap, and stable.ktap of build/stable-6.12/results,
 timings.txt), so
 that no figure is typed by hand and none can drift from the logs. A missing
 file gets a line naming the make target that writes it. The timings also
@@ -24,7 +24,7 @@ import os
 import re
 import sys
 
-from harness import ktap, timings
+from harness import ktap, pins, timings
 
 PROJ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_LOGS = os.path.join(PROJ, 'build', 'results')
@@ -55,7 +55,8 @@ SOURCES = [
     ('check.ktap', 'make check'),
     ('check-debug.ktap', 'make check-debug'),
     ('test.ktap', 'make test'),
-    ('leads.ktap', 'make leads BASE=7.3'),
+    ('leads.ktap', 'make leads (make check runs it)'),
+    ('stable.ktap', 'make stable (make check runs it)'),
     ('gate.ktap', 'make gate (make check runs it)'),
     ('gate.md', 'make gate (make check runs it)'),
     ('mutants.ktap', 'make check'),
@@ -79,7 +80,7 @@ PROGRAM = re.compile(r'^# (\S+): (\d+) result\(s\), rc=(\S+), ([\d.]+) s$')
 FIGURE = re.compile(r'^# ((?:stress|fuzz|bench-smoke)(?:@c)?): (.*)$')
 NOTE = re.compile(r'^# (\S+): (known baseline failure.*|passed although.*)$')
 SUSPEND = re.compile(r'^kvm/(?:aarch64|arm64)/(vcpu_suspend(?:_rs)?)(@c)?:(.*)$')
-# The two runs of a selftest in one boot: the Rust path, then 6.12's C path
+# The two runs of a selftest in one boot: the Rust path, then the C path
 # (the A/B switch, "@c").
 SELFTESTS = [('vcpu_suspend', 'C selftest `vcpu_suspend`'),
              ('vcpu_suspend_rs', 'Rust selftest `vcpu_suspend_rs`')]
@@ -165,11 +166,17 @@ def missing(name):
     return f'Not in these logs: `{name}` (written by `{TARGET[name]}`).'
 
 
+# Result files of another base's build directory, relative to LOGS: the
+# 6.12.y backport's (make stable) is in build/stable-6.12/results.
+ELSEWHERE = {'stable.ktap': os.path.join('..', 'stable-6.12', 'results')}
+
+
 def load(logs):
     found = {}
     for name, _ in SOURCES:
-        if os.path.isfile(os.path.join(logs, name)):
-            found[name] = Log(logs, name)
+        where = os.path.join(logs, ELSEWHERE.get(name, ''))
+        if os.path.isfile(os.path.join(where, name)):
+            found[name] = Log(where, name)
     return found
 
 
@@ -257,7 +264,7 @@ def suspend_cases(log):
 def section_cases(logs):
     out = ['## Suspend selftest cases', '',
            'Each case of the two suspend selftests, run on the Rust suspend path '
-           'and again on 6.12\'s C path (`@c`, the A/B switch) in the same boot.', '']
+           'and again on the C path (`@c`, the A/B switch) in the same boot.', '']
     boots = [(f, t, suspend_cases(logs[f])) for f, t in BOOTS if f in logs]
     if not boots:
         return out + [missing('check.ktap'), '']
@@ -324,7 +331,7 @@ def section_other(logs):
 
 def section_gate(logs):
     out = ['## The regression gate', '',
-           'The same upstream selftests on the pristine 6.12.117 kernel and on '
+           f'The same upstream selftests on the pristine {pins.kernel() or "base"} kernel and on '
            'the project\'s (`tools/checks/gate.py`; `gate.md` as it wrote it).', '']
     if 'gate.ktap' in logs:
         g = logs['gate.ktap']
@@ -526,8 +533,8 @@ def section_timings(measured):
 
 def bases_lines(pins):
     """The README's list of the pinned kernels and QEMU, from the pins file."""
-    what = {'linux-source-7.3': 'Linux base of both series (make BASE=7.3; the port in progress)',
-            'linux-source-6.12': 'Linux base of make check today, and of the stable backport',
+    what = {'linux-source-7.3': 'Linux base of both series and of every target',
+            'linux-source-6.12': 'Linux base of the fix series\' stable backport (make stable)',
             'qemu-system-arm': 'QEMU of every boot'}
     rows = []
     with open(pins, encoding='utf-8') as f:
@@ -571,7 +578,7 @@ def section_bench(logs):
 def section_figures(logs):
     out = ['## Stress, fuzzer and bench smoke', '',
            'What each run printed (`report.py --figures`): cycles, steps and '
-           'outcomes, on the Rust path and on 6.12\'s C one (`@c`).', '']
+           'outcomes, on the Rust path and on the C one (`@c`).', '']
     rows = []
     for name in ('check.ktap', 'check-debug.ktap', 'stress.ktap', 'fuzz.ktap'):
         if name not in logs:
@@ -603,16 +610,29 @@ def section_tpidr(logs):
     return out + [f'- {counts[-1]}', *[f'- {d}' for d in dumps], '']
 
 
-def section_leads(logs):
-    out, log = file_section(
-        logs, 'leads.ktap', 'The KVM/arm64 leads on the pristine kernel (`make leads`)',
-        'Each lead\'s case of the C selftest booted on the pristine kernel, where it '
-        'must fail (see [leads.md](leads.md)); patch 1\'s case in protected mode is '
-        'recorded as it comes.')
+def results_section(logs, name, title, intro):
+    """A section listing each result of the KTAP file name: check, result, why."""
+    out, log = file_section(logs, name, title, intro)
     if log is None:
         return out
     rows = [[f'`{r.name}`', r.cell(), r.why] for r in log.results]
     return out + table(['check', 'result', 'why'], rows) + ['']
+
+
+def section_leads(logs):
+    return results_section(
+        logs, 'leads.ktap', 'The KVM/arm64 leads on the pristine kernel (`make leads`)',
+        'Each lead\'s case of the C selftest booted on the pristine kernel, where it '
+        'must fail (see [leads.md](leads.md)); patch 1\'s case in protected mode is '
+        'recorded as it comes.')
+
+
+def section_stable(logs):
+    return results_section(
+        logs, 'stable.ktap', 'The fix series\' 6.12.y backport (`make stable`)',
+        'The fix series rebased on the pinned 6.12.y (tools/tree/stable-6.12/series): '
+        'its C selftest on that kernel in VHE and in protected mode, and the bugs it '
+        'fixes shown on the pristine 6.12.y kernel (see [leads.md](leads.md)).')
 
 
 def section_run(logs):
@@ -640,7 +660,7 @@ def render(logs, source, measured):
     for section in (section_summary, section_programs, section_cases, section_other,
                     section_gate, section_mutants, section_series, section_host,
                     section_widened, section_figures, section_bench, section_tpidr,
-                    section_leads, section_run):
+                    section_leads, section_stable, section_run):
         out += section(logs)
     out += section_timings(measured)
     while out and not out[-1]:

@@ -15,10 +15,10 @@ import re
 import sys
 import textwrap
 
-from harness import ktap
+from harness import ktap, pins
 
-# The selftests' directory in the kernel base: aarch64 (6.12), arm64 (7.3).
-ARCH = os.environ.get('KSFT_ARCH') or 'aarch64'
+# The selftests' directory in the kernel base: arm64 (7.3), aarch64 (6.12).
+ARCH = os.environ.get('KSFT_ARCH') or 'arm64'
 
 
 def lines(logs, name):
@@ -120,12 +120,22 @@ def figures(logs):
         if failed:
             text += f'; {len(failed)} survive unexplained'
         f['MUTANTS'] = text + '.'
-    reproducer = lines(logs, 'reproducer.ktap')
-    if reproducer:
-        r = ktap.parse(reproducer)
-        lost = [x for x in r if x[0] == 'pass']
-        f['REPRODUCER'] = (f'the line was lost in {len(lost)} of {len(r)} selftests (C and '
-                           f'Rust) on the unmodified kernel.')
+    leads = lines(logs, 'leads.ktap')
+    if leads:
+        f['LEADS'] = reproduced(ktap.parse(leads))
+    stable = lines(logs, 'stable.ktap')
+    if stable:
+        st = ktap.parse(stable)
+        ours = [x for x in st if not x[1].startswith('stable-6.12:reproducer:')]
+        ours_ok = [x for x in ours if x[0] != 'fail']
+        f['STABLE'] = (f'on the backport, {len(ours_ok)} of {len(ours)} results pass '
+                       f'(the selftest in VHE and in protected mode, and clean kernel '
+                       f'logs); on the unmodified 6.12.y, '
+                       + reproduced([x for x in st if x not in ours]))
+    base = pins.kernel_base((os.environ.get('COVER_BASE_PKG') or 'linux-source-7.3')
+                            .removeprefix('linux-source-'))
+    if base:
+        f['BASE'] = base
     protected = lines(logs, 'protected.ktap')
     if protected:
         p_all = [x for x in ktap.parse(protected) if not x[1].startswith('protected:kunit:')]
@@ -142,13 +152,23 @@ def figures(logs):
     return f
 
 
+def reproduced(found):
+    """What reproducer.py's results say: each case that failed on pristine."""
+    shown = [x[1].rsplit(':', 1)[-1] for x in found if x[0] == 'pass']
+    other = [f'{x[1].rsplit(":", 1)[-1]} ({x[2]})' for x in found if x[0] != 'pass']
+    text = f'{len(shown)} of {len(found)} shown ({", ".join(shown) or "none"})'
+    return text + (f'; not shown: {"; ".join(other)}.' if other else '.')
+
+
 MISSING = {
     'C_CASES': 'N',
     'RUST_TESTS': '(make check gives the figures)',
     'FIXES_TESTS': '(make check gives the figures)',
     'MUTANTS': '(make mutants gives the figures)',
     'WIDENED': '(make stress-widened gives the figures)',
-    'REPRODUCER': '(make reproducer gives the figures)',
+    'LEADS': '(make leads gives the figures)',
+    'STABLE': '(make stable gives the figures)',
+    'BASE': '(the pinned base: tools/setup/pins)',
     'PROTECTED': '(make protected gives the figures)',
 }
 

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Prepare the kernel tree in $1 (default build/src):
-#   1. on first use, extract the pinned 6.12 tarball and commit it as the
+#   1. on first use, extract the pinned tarball ($LINUX_TARBALL: 7.3, or 6.12
+#      for the stable backport) and commit it as the
 #      pristine base (tag "pristine");
-#   2. build the project's series (tools/tree/series) as commits on top of it,
+#   2. build the project's series ($SERIES, default tools/tree/series) as
+#      commits on top of it,
 #      from the project's own files, with git plumbing on a private index;
 #   3. move branch "work" there, touching only files whose content changed,
 #      so that kbuild rebuilds only what the change needs.

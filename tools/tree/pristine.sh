@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The pristine kernel for the regression gate: Debian's 6.12.117 as it is
+# The pristine kernel for the regression gate and the leads: Debian's tree as it is
 # (the prepared tree's tag "pristine"), built with the project's config
 # fragment, so that the only difference from build/Image is the series; the
 # Image is copied to OUT_IMAGE. It is built in the series check's worktree

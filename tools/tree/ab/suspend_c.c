@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * NOT FOR MERGE: Linux 6.12's C implementation of vCPU suspend, kept next to
+ * NOT FOR MERGE: arm.c's C implementation of vCPU suspend (the same in 6.12
+ * and 7.3), kept next to
  * the Rust one (suspend.rs) to compare the two in one kernel.
  *
  * kvm-arm.suspend_impl=rust|c on the command line chooses at boot (default

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* NOT FOR MERGE: 6.12's C vCPU suspend, for comparison with suspend.rs. */
+/* NOT FOR MERGE: arm.c's C vCPU suspend, for comparison with suspend.rs. */
 #ifndef __ARM64_KVM_SUSPEND_C_H__
 #define __ARM64_KVM_SUSPEND_C_H__
 
