@@ -31,7 +31,7 @@ ifeq ($(BASE),7.3)
 B       := $(PROJ)/build
 SERIES  := $(PROJ)/tools/tree/series
 KSFT_ARCH := arm64
-CONFIGS += $(PROJ)/tools/tree/config/suspend-rust.config
+CONFIGS += $(PROJ)/tools/tree/config/suspend-rust.config $(PROJ)/tools/tree/config/kunit-autorun.config
 else ifeq ($(BASE),6.12)
 B       := $(PROJ)/build/stable-6.12
 SERIES  := $(PROJ)/tools/tree/stable-6.12/series
