@@ -531,18 +531,13 @@ def section_timings(measured):
     return out + timing_table(measured) + ['']
 
 
-def bases_lines(pins):
+def bases_lines(path):
     """The README's list of the pinned kernels and QEMU, from the pins file."""
     what = {'linux-source-7.3': 'Linux base of both series and of every target',
             'linux-source-6.12': 'Linux base of the fix series\' stable backport (make stable)',
             'qemu-system-arm': 'QEMU of every boot'}
-    rows = []
-    with open(pins, encoding='utf-8') as f:
-        for text in f:
-            words = text.split()
-            if len(words) >= 3 and words[0] == 'apt' and words[1] in what:
-                suite = f', {words[3]}' if len(words) > 3 else ''
-                rows.append([f'`{words[1]}`', f'{words[2]}{suite}', what[words[1]]])
+    rows = [[f'`{pkg}`', f'{version}{", " + suite if suite else ""}', what[pkg]]
+            for pkg, (version, suite) in pins.apt(path).items() if pkg in what]
     return table(['Debian package', 'pinned version', 'what'], rows)
 
 
