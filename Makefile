@@ -36,6 +36,17 @@ else ifeq ($(BASE),6.12)
 B       := $(PROJ)/build/stable-6.12
 SERIES  := $(PROJ)/tools/tree/stable-6.12/series
 KSFT_ARCH := aarch64
+# The backport's kernel is built in the series worktree
+# (tools/tree/worktree.sh), on the objects of the pristine kernel that
+# tools/tree/pristine.sh builds there first: kbuild rebuilds only what the
+# fixes touch instead of a second whole kernel (stable.mk).
+KTREE   := $(B)/trees/series/src
+KOBJ    := $(B)/trees/series/obj
+KERNEL_PREREQS := $(B)/pristine/Image
+KERNEL_CHECKOUT = @$(PROJ)/tools/tree/worktree.sh $(SRC) series work >/dev/null
+# Both 6.12 kernels are built without Rust: the backport has none.
+CONFIGS += $(PROJ)/tools/tree/stable-6.12/no-rust.config
+WT_CONFIGS := $(CONFIGS)
 else
 $(error BASE=$(BASE): the bases are 7.3 and, for make stable, 6.12)
 endif
@@ -45,7 +56,14 @@ LINUX_TARBALL    := /usr/src/linux-source-$(BASE).tar.xz
 export BUILD := $(B)
 export SERIES LINUX_SOURCE_PKG LINUX_TARBALL KSFT_ARCH
 SRC     := $(B)/src
-KOBJ    := $(B)/kernel
+# The tree and the kbuild output directory of build/Image.
+KTREE   ?= $(SRC)
+KOBJ    ?= $(B)/kernel
+KERNEL_PREREQS ?= tree $(KOBJ)/.config
+# The configuration of the worktrees' kernels (tools/tree/worktree.sh): the
+# pristine kernel's, the series check's and the mutants'.
+WT_CONFIGS ?= $(PROJ)/tools/tree/config/kvm-rust.config
+export WT_CONFIGS
 LOGS    := $(B)/logs
 # One result file per check, NAME.ktap, and the key of its inputs, NAME.key.
 RESULTS := $(B)/results
@@ -95,16 +113,18 @@ $(KOBJ)/.config: $(CONFIGS) $(PROJ)/tools/tree/mkconfig.sh | tree
 	$(PROJ)/tools/tree/mkconfig.sh $(SRC) $(KOBJ) $(CONFIGS)
 	@touch $@
 
-# $(call kbuild,NAME,OBJ,TARGETS): kbuild in the prepared tree into OBJ,
-# log in build/logs/NAME.log, the first errors shown on failure.
+# $(call kbuild,NAME,OBJ,TARGETS[,TREE]): kbuild in TREE (default: the
+# prepared tree) into OBJ, log in build/logs/NAME.log, the first errors shown
+# on failure.
 kbuild = @echo "$(1): building (log: $(LOGS)/$(1).log)"; \
-	$(PROJ)/tools/tree/kmake.sh $(SRC) $(2) CLIPPY=1 $(3) >$(LOGS)/$(1).log 2>&1 || \
+	$(PROJ)/tools/tree/kmake.sh $(or $(4),$(SRC)) $(2) CLIPPY=1 $(3) >$(LOGS)/$(1).log 2>&1 || \
 	{ grep -E -B2 -A12 'error(\[|:)' $(LOGS)/$(1).log | head -60; \
 	  echo "$(1): build failed, see $(LOGS)/$(1).log"; exit 1; }
 
 # Kbuild decides what to rebuild; always ask it.
-kernel: tree $(KOBJ)/.config
-	$(call kbuild,kernel,$(KOBJ),Image vmlinux headers)
+kernel: $(KERNEL_PREREQS)
+	$(KERNEL_CHECKOUT)
+	$(call kbuild,kernel,$(KOBJ),Image vmlinux headers,$(KTREE))
 	@cp $(KOBJ)/arch/arm64/boot/Image $(B)/Image
 	@cp $(KOBJ)/vmlinux $(B)/vmlinux
 
@@ -193,7 +213,7 @@ PIMAGE    := $(B)/pristine/Image
 pristine-kernel: $(PIMAGE)
 # The pristine tree is fixed; only the configuration and the way of building
 # it can change.
-$(PIMAGE): $(PROJ)/tools/tree/config/kvm-rust.config $(PROJ)/tools/tree/pristine.sh \
+$(PIMAGE): $(WT_CONFIGS) $(PROJ)/tools/tree/pristine.sh \
 		$(PROJ)/tools/tree/kmake.sh $(PROJ)/tools/tree/worktree.sh | tree
 	@$(PROJ)/tools/tree/pristine.sh $(SRC) $(PIMAGE)
 
@@ -477,14 +497,18 @@ docs-check: kernel
 	@cat $(RESULTS)/docs-check.ktap
 	$(call verdict,$(RESULTS)/docs-check.ktap)
 
-# Deliberately broken kernels (selftests/mutants) against the C selftest;
-# make check runs them too and counts each mutant as a result.
+# Deliberately broken kernels (selftests/mutants) against the suspend tests;
+# make check runs them too and counts each mutant as a result. MUTANT_TESTS:
+# c boots each mutant with the C selftest alone (make check's), all adds the
+# Rust selftest and the fuzzer (about 6 min more).
+MUTANT_TESTS ?= c
 mutants: kernel kselftest-tar
 	@echo "mutants: the Rust suspend path, deliberately broken (log: $(B)/mutants/mutants.log)"
 	@$(call cached,mutants,$(RESULTS)/mutants.ktap,git:$(SRC):HEAD $(PROJ)/selftests/mutants \
 		$(PROJ)/tools/checks/mutants.py $(PROJ)/tools/harness $(PROJ)/tools/tree/worktree.sh \
-		$(PROJ)/tools/tree/kmake.sh $(KSFT_INSTALL) $(BOOT_TOOLS) $(CONFIGS),\
-		$(PY) $(PROJ)/tools/checks/mutants.py --ktap $(RESULTS)/mutants.ktap >$(RESULTS)/mutants.txt || true)
+		$(PROJ)/tools/tree/kmake.sh $(KSFT_INSTALL) $(BOOT_TOOLS) $(CONFIGS) =$(MUTANT_TESTS),\
+		$(PY) $(PROJ)/tools/checks/mutants.py --tests $(MUTANT_TESTS) \
+			--ktap $(RESULTS)/mutants.ktap >$(RESULTS)/mutants.txt || true)
 	@cat $(RESULTS)/mutants.txt
 	$(call verdict,$(RESULTS)/mutants.ktap)
 

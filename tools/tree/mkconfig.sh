@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # allnoconfig + the committed fragments, then olddefconfig; fail loudly if
-# any requested option did not end up as requested.
+# any requested option did not end up as requested (the last fragment that
+# sets an option wins).
 #   tools/tree/mkconfig.sh SRC OBJ FRAGMENT...
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,9 +13,13 @@ km() { "$proj/tools/tree/kmake.sh" "$src" "$obj" -s "$@"; }
 
 mkdir -p "$obj"
 cat "$@" >"$obj/fragment.config"
-KCONFIG_ALLCONFIG="$(cd "$obj" && pwd)/fragment.config" km allnoconfig >/dev/null
+# Kconfig warns of each option a later fragment overrides: meant, not shown.
+KCONFIG_ALLCONFIG="$(cd "$obj" && pwd)/fragment.config" km allnoconfig 2>&1 >/dev/null |
+	{ grep -v 'warning: override: reassigning to symbol' || true; } >&2
 km olddefconfig >/dev/null
 
+# A later fragment overrides an earlier one, as in Kconfig: only the last
+# line of each option is checked.
 bad=0
 while IFS= read -r want; do
 	case "$want" in
@@ -29,5 +34,7 @@ while IFS= read -r want; do
 		echo "mkconfig: wanted '$want', got '$got'" >&2
 		bad=1
 	fi
-done < <(cat "$@")
+done < <(cat "$@" | sed -nE 's/^(# )?(CONFIG_[A-Za-z0-9_]+)(=| is not set).*/\2 &/p' |
+	awk '{ last[$1] = NR; line[NR] = $0 } END { for (n in last) print last[n], line[last[n]] }' |
+	sort -n | cut -d' ' -f3-)
 [ $bad = 0 ] || { echo "mkconfig: error: config fragment not honoured (see above)" >&2; exit 1; }

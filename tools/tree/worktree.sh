@@ -29,8 +29,14 @@ ensure_worktree() {
 		git -C "$1" worktree add -q --detach "$wt" pristine || return 1
 	fi
 	git -C "$wt" am --abort >/dev/null 2>&1 || true
-	if [ "$2" != docs ] && [ ! -f "$wt_obj/.config" ]; then
-		"$proj/tools/tree/mkconfig.sh" "$wt" "$wt_obj" "$proj/tools/tree/config/kvm-rust.config" >&2 || return 1
+	# The configuration: WT_CONFIGS (the Makefile's, for the base), made
+	# again when a fragment is newer than it.
+	local frags=${WT_CONFIGS:-$proj/tools/tree/config/kvm-rust.config}
+	# shellcheck disable=SC2086 # a list of fragments
+	if [ "$2" != docs ] && { [ ! -f "$wt_obj/.config" ] ||
+		[ -n "$(find $frags -newer "$wt_obj/.config")" ]; }; then
+		# shellcheck disable=SC2086
+		"$proj/tools/tree/mkconfig.sh" "$wt" "$wt_obj" $frags >&2 || return 1
 	fi
 }
 
