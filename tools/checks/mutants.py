@@ -12,8 +12,10 @@ case passes on the C path; a failure on the C path means the mutant or the
 switch is broken. build/src and build/kernel are never touched, so an
 interrupted run leaves nothing broken behind.
 
-Usage: tools/checks/mutants.py [--ktap FILE] [NAME...]   (default: every mutant)
+Usage: tools/checks/mutants.py [--tests c|all] [--ktap FILE] [NAME...]
+(default: every mutant, booted with every test: --tests all)
 Prints a table; exits 1 if a mutant that is not marked equivalent survives.
+--tests c boots each mutant with the C selftest alone (make check's).
 --ktap FILE also writes one KTAP result per mutant, for tools/report.py.
 """
 import os
@@ -31,12 +33,18 @@ WORK = os.path.join(B, 'mutants')
 KSFT = os.path.join(B, 'kselftest/install/kvm')
 # The selftests' directory in the kernel base: arm64 (7.3; aarch64 in 6.12).
 ARCH = os.environ.get('KSFT_ARCH') or 'arm64'
-TESTS = [
-    (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
-    (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
-    # The fuzzer, with the seed and budget of make check's but shorter.
-    ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
-]
+# --tests c (make check's): the C selftest alone; --tests all adds the Rust
+# selftest and the fuzzer, about 6 min more over the 13 mutants (mutants.md
+# has which tests killed which mutant in the last run of each).
+TEST_SETS = {
+    'c': [(f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), '')],
+    'all': [
+        (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
+        (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
+        # The fuzzer, with the seed and budget of make check's but shorter.
+        ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
+    ],
+}
 
 
 class Error(Exception):
@@ -102,7 +110,7 @@ def worktree(log):
     return wt, obj
 
 
-def run_mutant(m, tree, cpio, log):
+def run_mutant(m, tree, cpio, log, tests):
     wt, obj = tree
     path = tree_paths().get(m['file'])
     if path is None:
@@ -126,7 +134,7 @@ def run_mutant(m, tree, cpio, log):
     with open(console, encoding='utf-8', errors='replace') as f:
         programs, _, _ = ktap.split_console(f.read())
     failed, c_failed = [], []
-    for name, _, _ in TESTS:
+    for name, _, _ in tests:
         for prog, bucket in ((f'kvm/{name}', failed), (f'kvm/{name}@c', c_failed)):
             lines, rc, _ = programs.get(prog, ([], None, 0))
             bad = [n for s_, n, _ in ktap.program_results(prog, lines, rc) if s_ == 'fail']
@@ -135,18 +143,24 @@ def run_mutant(m, tree, cpio, log):
 
 
 def main(argv):
-    ktap_file = None
-    if argv[:1] == ['--ktap']:
+    ktap_file, tests = None, TEST_SETS['all']
+    while argv[:1] in (['--ktap'], ['--tests']):
         if len(argv) < 2:
-            raise Error('--ktap needs a file name')
-        ktap_file, argv = argv[1], argv[2:]
+            raise Error(f'{argv[0]} needs an argument')
+        if argv[0] == '--tests':
+            if argv[1] not in TEST_SETS:
+                raise Error(f'--tests {argv[1]}: expected one of {", ".join(TEST_SETS)}')
+            tests = TEST_SETS[argv[1]]
+        else:
+            ktap_file = argv[1]
+        argv = argv[2:]
     mutants = parse(os.path.join(PROJ, 'selftests/mutants'))
     if argv:
         unknown = set(argv) - {m['name'] for m in mutants}
         if unknown:
             raise Error(f'no such mutant: {", ".join(sorted(unknown))}')
         mutants = [m for m in mutants if m['name'] in argv]
-    for _, binary, _ in TESTS:
+    for _, binary, _ in tests:
         if not os.path.exists(binary):
             raise Error(f'{binary} missing: run make kselftest-tar first')
     os.makedirs(WORK, exist_ok=True)
@@ -154,26 +168,28 @@ def main(argv):
     open(log, 'w').close()
     lst = os.path.join(WORK, 'list')
     with open(lst, 'w', encoding='utf-8') as f:
-        for name, binary, args in TESTS:
+        for name, binary, args in tests:
             f.write(ktap.list_line(f'kvm/{name}', 120,
                                    f'/kvm/{os.path.basename(binary)} {args}') + '\n')
         # The same tests on the C implementation, in the same boot: they
         # must pass, which shows the A/B switch works and the failures above
         # come from the Rust code.
-        for name, binary, args in TESTS:
+        for name, binary, args in tests:
             f.write(ktap.list_line(f'kvm/{name}@c', 120,
                                    f'/bin/with-impl c /kvm/{os.path.basename(binary)} {args}')
                     + '\n')
     cpio = os.path.join(WORK, 'test.cpio')
-    binaries = sorted({binary for _, binary, _ in TESTS})
+    binaries = sorted({binary for _, binary, _ in tests})
     if sh([os.path.join(PROJ, 'tools/boot/mkinitramfs.sh'), cpio, lst]
           + [f'{binary}:/kvm/{os.path.basename(binary)}' for binary in binaries], log):
         raise Error(f'mkinitramfs failed, see {log}')
 
     rows, bad = [], 0
     tree = worktree(log)
+    # make results-docs reads which tests were booted from this line.
+    print(f"# booted with: {', '.join(name for name, _, _ in tests)}", flush=True)
     for m in mutants:
-        failed, c_failed, secs = run_mutant(m, tree, cpio, log)
+        failed, c_failed, secs = run_mutant(m, tree, cpio, log, tests)
         if failed is None:
             status, failed = 'build-failed', []
         elif c_failed:

@@ -398,6 +398,8 @@ def section_mutants(logs):
         for test, cases in suspend_cases(logs['check.ktap']).items():
             totals[test] = list(cases)
     secs = times(logs)
+    booted = mutants_booted(logs)
+    rust, fuzz = 'vcpu_suspend_rs' in booted, 'fuzz' in booted
     rows, killed, by_fuzz = [], 0, 0
     for r in log.results:
         name = r.name.removeprefix('mutant-')
@@ -415,26 +417,39 @@ def section_mutants(logs):
                     other.append(c)
             if 'fuzz_against_model' in other:
                 by_fuzz += 1
-            row += ['killed', case_list(per['vcpu_suspend'], totals['vcpu_suspend']),
-                    case_list(per['vcpu_suspend_rs'], totals['vcpu_suspend_rs']),
-                    ', '.join(other) or 'none']
-        elif r.status == 'ok':
-            row += ['equivalent', r.why, '', '']
+            row += ['killed', case_list(per['vcpu_suspend'], totals['vcpu_suspend'])]
+            if rust:
+                row.append(case_list(per['vcpu_suspend_rs'], totals['vcpu_suspend_rs']))
+            if fuzz:
+                row.append(', '.join(other) or 'none')
         else:
-            row += [f'**{r.status}**', r.why or 'no reason given', '', '']
+            row += ['equivalent' if r.status == 'ok' else f'**{r.status}**',
+                    r.why or 'no reason given'] + [''] * (rust + fuzz)
         row.append(secs.get(name, '-'))
         rows.append(row)
-    out += table(['mutant', 'result', 'C selftest cases failing',
-                  'Rust selftest cases failing', 'other results failing',
-                  'time (rebuild and boot)'], rows)
-    out += ['', f'`mutants.ktap`: {logs["mutants.ktap"].summary()}.']
+    out += table(['mutant', 'result', 'C selftest cases failing']
+                 + ['Rust selftest cases failing'] * rust
+                 + ['other results failing'] * fuzz + ['time (rebuild and boot)'], rows)
+    out += ['', f'Booted with: {", ".join(f"`{b}`" for b in booted)} (`make mutants '
+            f'MUTANT_TESTS=all` boots the C selftest, the Rust selftest and the fuzzer).',
+            f'`mutants.ktap`: {logs["mutants.ktap"].summary()}.']
     if 'mutants.txt' in logs:
         last = [l for l in logs['mutants.txt'].lines if l.strip()]
         if last:
             out.append(f'`tools/checks/mutants.py`: {last[-1].strip()}.')
-    out.append(f'The fuzzer (`fuzz_against_model`, seed 1, 1000 steps) fails on '
-               f'{by_fuzz} of the {killed} killed mutants.')
+    if fuzz:
+        out.append(f'The fuzzer (`fuzz_against_model`, seed 1, 1000 steps) fails on '
+                   f'{by_fuzz} of the {killed} killed mutants.')
     return out + ['']
+
+
+def mutants_booted(logs):
+    """The tests mutants.py booted each mutant with, from mutants.txt's
+    "# booted with:" line (before it existed: all three)."""
+    for line in logs['mutants.txt'].lines if 'mutants.txt' in logs else []:
+        if line.startswith('# booted with: '):
+            return [t.strip().rsplit('/', 1)[-1] for t in line[15:].split(',')]
+    return ['vcpu_suspend', 'vcpu_suspend_rs', 'fuzz']
 
 
 def section_series(logs):
