@@ -18,7 +18,7 @@ timings=$results/timings.txt
 suspend=$proj/rust/arm64/suspend.rs
 # The checks of make check that keep their result when their inputs did not
 # change (the Makefile's "cached" calls).
-cached_checks=9
+cached_checks=10
 mkdir -p "$results" "$logs"
 
 die() { printf 'measure-loop: error: %s\n' "$*" >&2; exit 1; }
