@@ -354,7 +354,7 @@ bench: kselftest-tar
 	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/bench.cpio $(B)/bench.list $(SUSPEND_BINS)
 	@BOOT_TIMEOUT=2400 $(QEMU) $(B)/Image $(B)/bench.cpio $(LOGS)/bench-console.log
 	@$(PROJ)/tools/report/codesize.sh $(SRC) $(KOBJ) >$(B)/bench/sizes.json
-	@/usr/bin/$(PY) $(PROJ)/tools/report/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
+	@PYTHONPATH=$(PROJ)/tools /usr/bin/python3 $(PROJ)/tools/report/bench-report.py $(LOGS)/bench-console.log $(B)/bench \
 		--sizes $(B)/bench/sizes.json \
 		--machine "QEMU $$(qemu-system-aarch64 --version | head -1 | cut -d' ' -f4) TCG on $$(nproc) x86_64 cores, nested KVM (VHE), $$(uname -m) host"
 	@mkdir -p $(RESULTS) && cp $(B)/bench/results.md $(RESULTS)/bench.md
