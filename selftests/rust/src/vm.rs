@@ -591,15 +591,24 @@ impl BlockedRun {
 /// The vCPU runner of the cases and the bench: a scoped thread
 /// that runs `KVM_RUN` on one vCPU each time it is started and reports what
 /// it gave, which the test can watch and signal meanwhile.
+///
+/// Dropped while its `KVM_RUN` runs (a case that fails with `?` before
+/// [`RunThread::join`]), it signals the thread until `KVM_RUN` returns, or
+/// gives up: leaving the scope joins the thread, and nothing else would end
+/// that `KVM_RUN`.
 pub struct RunThread<'scope> {
-    go: mpsc::Sender<()>,
+    /// Starts a run; `None` once [`RunThread::join`] ended the thread.
+    go: Option<mpsc::Sender<()>>,
     ran: mpsc::Receiver<Ran>,
     /// The started run's result once it came, until `finish()` takes it.
     last: RefCell<Option<Ran>>,
     /// The thread ended (it panicked: it runs until `go` is dropped).
     gone: Cell<bool>,
+    /// A started `KVM_RUN` has not been seen to return.
+    running: Cell<bool>,
     tid: libc::pthread_t,
-    handle: ScopedJoinHandle<'scope, ()>,
+    /// `None` once [`RunThread::join`] joined the thread.
+    handle: Option<ScopedJoinHandle<'scope, ()>>,
 }
 
 impl<'scope> RunThread<'scope> {
@@ -627,12 +636,13 @@ impl<'scope> RunThread<'scope> {
             }
         })?;
         Ok(RunThread {
-            go,
+            go: Some(go),
             ran,
             last: RefCell::new(None),
             gone: Cell::new(false),
+            running: Cell::new(false),
             tid,
-            handle,
+            handle: Some(handle),
         })
     }
 
@@ -645,7 +655,13 @@ impl<'scope> RunThread<'scope> {
 
     /// Starts one `KVM_RUN`.
     pub fn start(&self) -> TestResult {
-        self.go.send(()).map_err(|_| "vCPU thread died".to_string())
+        self.go
+            .as_ref()
+            .ok_or_else(|| "vCPU thread ended".to_string())?
+            .send(())
+            .map_err(|_| "vCPU thread died".to_string())?;
+        self.running.set(true);
+        Ok(())
     }
 
     /// Whether `KVM_RUN` has returned.
@@ -663,13 +679,18 @@ impl<'scope> RunThread<'scope> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => self.gone.set(true),
             }
         }
-        last.is_some() || self.gone.get()
+        let returned = last.is_some() || self.gone.get();
+        if returned {
+            self.running.set(false);
+        }
+        returned
     }
 
     /// Sends the thread one signal.
     pub fn signal(&self) -> TestResult {
         // SAFETY: `tid` is the thread of `self.handle`, which is not joined
-        // yet, so the id is still valid even if it has exited.
+        // yet (only `join()` joins it, and it consumes `self`), so the id is
+        // still valid even if it has exited.
         unsafe { kick_thread(self.tid) }
     }
 
@@ -706,14 +727,23 @@ impl<'scope> RunThread<'scope> {
     }
 
     /// [`RunThread::finish`], then ends the thread.
-    pub fn join(self) -> TestResult<Ran> {
+    pub fn join(mut self) -> TestResult<Ran> {
         let ran = self.finish()?;
-        let RunThread { go, handle, .. } = self;
-        drop(go);
-        handle
-            .join()
-            .map_err(|_| "vCPU thread panicked".to_string())?;
+        drop(self.go.take());
+        if let Some(handle) = self.handle.take() {
+            handle
+                .join()
+                .map_err(|_| "vCPU thread panicked".to_string())?;
+        }
         Ok(ran)
+    }
+}
+
+impl Drop for RunThread<'_> {
+    fn drop(&mut self) {
+        if self.running.get() && !self.done() && (self.interrupt().is_err() || !self.done()) {
+            give_up("a failed case left its vCPU thread in KVM_RUN, and signals did not end it");
+        }
     }
 }
 
