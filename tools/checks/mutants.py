@@ -36,10 +36,11 @@ ARCH = os.environ.get('KSFT_ARCH') or 'arm64'
 # --tests c (make check's): the C selftest alone; --tests all adds the Rust
 # selftest and the fuzzer, about 6 min more over the 13 mutants (mutants.md
 # has which tests killed which mutant in the last run of each).
+C_SELFTEST = (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), '')
 TEST_SETS = {
-    'c': [(f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), '')],
+    'c': [C_SELFTEST],
     'all': [
-        (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), ''),
+        C_SELFTEST,
         (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
         # The fuzzer, with the seed and budget of make check's but shorter.
         ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),

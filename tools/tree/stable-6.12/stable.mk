@@ -29,7 +29,7 @@ stable_ours = $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,300,/kselftest/kvm/v
 	$(QEMU) $(B)/Image $(B)/$(1).cpio $(LOGS)/$(1)-console.log $(2); \
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/$(1)-console.log --list $(B)/$(1).list \
 		--no-kunit --prefix $(3)
-STABLE_RUN = mkdir -p $(RESULTS); { $(call stable_ours,stable-vhe,,stable-6.12:); \
+STABLE_RUN = { $(call stable_ours,stable-vhe,,stable-6.12:); \
 	  $(call stable_ours,stable-protected,kvm-arm.mode=protected,stable-6.12:protected:) \
 		--expect-log 'protected-mode-on=kvm \[[0-9]+\]: Protected [hn]VHE mode initialized'; \
 	  $(call lead_boot,stable-line,line_raised_while_running,protected,pristine-loses-the-line,kvm-arm.mode=protected) | sed "s/ reproducer:/ stable-6.12:reproducer:/"; \
