@@ -10,8 +10,9 @@
  * with EINTR. The state is sticky until userspace sets another one.
  *
  * The vgic_* cases do the same with an in-kernel vGICv3, as VMMs run guests:
- * an SPI, the guest's own virtual timer and an SGI from another vCPU wake
- * the vCPU; an interrupt the guest's GIC state masks does not. Whether a
+ * an SPI (from KVM_IRQ_LINE or through irqfd), the guest's own virtual timer
+ * and an SGI from another vCPU wake the vCPU; an interrupt the guest's GIC
+ * state masks does not. Whether a
  * vCPU is waiting is read from KVM's "blocking" statistic.
  */
 #include <pthread.h>
@@ -782,6 +783,22 @@ static void guest_sgi_code(void)
 	GUEST_DONE();
 }
 
+/*
+ * vCPU 0 enables WAKE_SPI (edge-triggered, as KVM resets it, as a UART's
+ * irqfd raises it); vCPU 1 then spins with its interrupts masked.
+ */
+static void guest_irqfd_code(void)
+{
+	gic_init(GIC_V3, 2);
+	if (guest_get_vcpuid() == 0)
+		gic_irq_enable(WAKE_SPI);
+	GUEST_SYNC(STAGE_READY);
+	if (guest_get_vcpuid() == 1)
+		for (;;)
+			asm volatile("yield");
+	GUEST_DONE();
+}
+
 static int vgic_setup(struct kvm_vm *vm, unsigned int nr_vcpus)
 {
 	int gic_fd = vgic_v3_setup(vm, nr_vcpus, VGIC_NR_IRQS);
@@ -973,7 +990,52 @@ TEST_F(vcpu_suspend, vgic_sgi_from_other_vcpu)
 }
 
 /*
- * e. Signal, sticky and resume hold with the vGIC as without: a signal
+ * e. An SPI signalled through irqfd, as a VMM's devices do, wakes suspended
+ *    vCPU 0 while vCPU 1 runs its guest. irqfd injects from the eventfd's
+ *    wakeup, with interrupts disabled; the first SPI of a GICv3 guest
+ *    kicks every vCPU, and one in guest mode takes an IPI, which must not
+ *    go through smp_call_function_many() there (a kernel with lockdep and
+ *    panic_on_warn dies on it).
+ */
+static void signal_eventfd(void *arg)
+{
+	u64 one = 1;
+
+	TEST_ASSERT(write(*(int *)arg, &one, sizeof(one)) == sizeof(one),
+		    "eventfd write: %s", strerror(errno));
+}
+
+TEST_F(vcpu_suspend, vgic_irqfd_spi_wakes_while_other_runs)
+{
+	struct kvm_vcpu *vcpus[2];
+	struct runner spinner;
+	struct kvm_vm *vm;
+	int efd;
+
+	vm = vm_create_with_vcpus(2, guest_irqfd_code, vcpus);
+	vgic_setup(vm, 2);
+	efd = kvm_new_eventfd();
+	/* The vGIC's default routing: GSI n is SPI n. */
+	kvm_assign_irqfd(vm, WAKE_SPI - MIN_SPI, efd);
+	run_expect_sync(vcpus[0], STAGE_READY);
+	run_expect_sync(vcpus[1], STAGE_READY);
+
+	runner_start(&spinner, vcpus[1]);
+	TEST_ASSERT(!runner_wait(&spinner, BLOCKED_MS),
+		    "vCPU 1's spinning guest: KVM_RUN returned %d (errno %d), exit_reason %s",
+		    spinner.ret, spinner.err,
+		    exit_reason_str(vcpus[1]->run->exit_reason));
+	set_mp_state(vcpus[0], KVM_MP_STATE_SUSPENDED);
+	expect_woken_by(vcpus[0], signal_eventfd, &efd,
+			"vCPU 0 suspended, vCPU 1 spinning, no SPI yet");
+	runner_interrupt(&spinner);
+	assert_eintr(&spinner);
+	close(efd);
+	kvm_vm_free(vm);
+}
+
+/*
+ * f. Signal, sticky and resume hold with the vGIC as without: a signal
  *    gives EINTR; WAKEUP again and again while the SPI is pending; blocking
  *    again once it is lowered; RUNNABLE resumes the guest where it was.
  */
