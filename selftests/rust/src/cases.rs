@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The test cases: the semantics of the C selftest, a second client of the
-//! UAPI, plus PSCI SYSTEM_SUSPEND end to end and several vCPUs at once.
+//! UAPI, plus PSCI SYSTEM_SUSPEND end to end and several vCPUs at once;
+//! the cases with an in-kernel vGICv3 are in `vgic_cases.rs`.
 
 use kvm_bindings::{
     KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_STOPPED, KVM_MP_STATE_SUSPENDED, KVM_SYSTEM_EVENT_SUSPEND,
@@ -9,17 +10,14 @@ use kvm_bindings::{
 use crate::guest::{self, GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
 use crate::model::{Model, OTHER_STATES};
 use crate::psci::{self, CoreState, Decision, PSCI_RET_DENIED, RESUME_PSTATE};
+use crate::vgic_cases;
 use std::time::Duration;
 
-use crate::vgic::{
-    spi_line, GICD_CTLR_ENABLE_G1, ICC_PMR_EL1, PMR_MASKING, PMR_OPEN, WAKE_SGI, WAKE_SPI,
-};
 use crate::vm::{
     ensure, expect_eintr, expect_mmio, expect_wakeup, irq_line_raw, pc_reg, pstate_reg, run,
     run_bounded, run_in_thread, scribble_system_event, xreg, BlockedRun, RunThread, TestResult,
     TestVm, VcpuStats, VmOpts, Waits, BLOCKED,
 };
-use crate::vm::{sys_reg, TIMER_CNT, TIMER_CVAL};
 
 /// At most this share of wall time may a blocked vCPU thread spend on CPU.
 const MAX_BLOCKED_CPU_PERCENT: u128 = 10;
@@ -54,13 +52,32 @@ pub const CASES: &[Case] = &[
     ),
     ("reinit_keeps_raised_line", reinit_keeps_raised_line),
     ("line_raised_while_running", line_raised_while_running),
-    ("vgic_spi_wakes", vgic_spi_wakes),
-    ("vgic_spi_disabled_no_wakeup", vgic_spi_disabled_no_wakeup),
-    ("vgic_dist_disabled_no_wakeup", vgic_dist_disabled_no_wakeup),
-    ("vgic_pmr_masked_no_wakeup", vgic_pmr_masked_no_wakeup),
-    ("vgic_vtimer_wakes", vgic_vtimer_wakes),
-    ("vgic_sgi_from_other_vcpu", vgic_sgi_from_other_vcpu),
-    ("vgic_signal_sticky_resume", vgic_signal_sticky_resume),
+    ("vgic_spi_wakes", vgic_cases::vgic_spi_wakes),
+    (
+        "vgic_spi_disabled_no_wakeup",
+        vgic_cases::vgic_spi_disabled_no_wakeup,
+    ),
+    (
+        "vgic_dist_disabled_no_wakeup",
+        vgic_cases::vgic_dist_disabled_no_wakeup,
+    ),
+    (
+        "vgic_pmr_masked_no_wakeup",
+        vgic_cases::vgic_pmr_masked_no_wakeup,
+    ),
+    ("vgic_vtimer_wakes", vgic_cases::vgic_vtimer_wakes),
+    (
+        "vgic_sgi_from_other_vcpu",
+        vgic_cases::vgic_sgi_from_other_vcpu,
+    ),
+    (
+        "vgic_irqfd_spi_wakes_while_other_runs",
+        vgic_cases::vgic_irqfd_spi_wakes_while_other_runs,
+    ),
+    (
+        "vgic_signal_sticky_resume",
+        vgic_cases::vgic_signal_sticky_resume,
+    ),
 ];
 
 fn one_vcpu() -> TestResult<TestVm> {
@@ -68,13 +85,13 @@ fn one_vcpu() -> TestResult<TestVm> {
 }
 
 /// Runs vCPU 0 of `vm` to its next stage report and checks the stage.
-fn expect_stage(vm: &mut TestVm, stage: u64) -> TestResult {
+pub fn expect_stage(vm: &mut TestVm, stage: u64) -> TestResult {
     let exit = run_bounded(&mut vm.vcpus[0], &format!("running to stage {stage}"))?;
     expect_mmio(&exit, MMIO_REPORT, stage)
 }
 
 /// Runs vCPU 0 with an event pending and expects a clean WAKEUP.
-fn run_expect_wakeup(vm: &mut TestVm, i: usize) -> TestResult {
+pub fn run_expect_wakeup(vm: &mut TestVm, i: usize) -> TestResult {
     scribble_system_event(&mut vm.vcpus[i]);
     let exit = run_bounded(&mut vm.vcpus[i], "with a wakeup event pending")?;
     expect_wakeup(&exit)
@@ -82,7 +99,7 @@ fn run_expect_wakeup(vm: &mut TestVm, i: usize) -> TestResult {
 
 /// Runs vCPU `i` in a thread, expects it to wait (as `how` tells), signals
 /// it, expects EINTR.
-fn expect_blocks_then_eintr(vm: &mut TestVm, i: usize, how: Waits, what: &str) -> TestResult {
+pub fn expect_blocks_then_eintr(vm: &mut TestVm, i: usize, how: Waits, what: &str) -> TestResult {
     let r = run_in_thread(&mut vm.vcpus[i], how, || Ok(false))?;
     ensure(r.blocked, || {
         format!(
@@ -487,211 +504,4 @@ fn line_raised_while_running_once(vm: &mut TestVm) -> TestResult {
     run_expect_wakeup(vm, 0)?;
     vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
     vm.irq_line(0, false)
-}
-
-/// A VM with `vcpus` vCPUs running `code` and an in-kernel vGICv3.
-fn vgic_vm(code: &[u32], vcpus: usize) -> TestResult<TestVm> {
-    TestVm::new(
-        code,
-        VmOpts {
-            vcpus,
-            vgic: true,
-            ..Default::default()
-        },
-    )
-}
-
-/// A one-vCPU vGIC VM whose guest reported stage 1, with `WAKE_SPI`
-/// level-sensitive and enabled.
-fn vgic_spi_vm() -> TestResult<TestVm> {
-    let mut vm = vgic_vm(&guest::stages(), 1)?;
-    vm.gic()?.spi_setup(WAKE_SPI, true)?;
-    expect_stage(&mut vm, 1)?;
-    Ok(vm)
-}
-
-/// Runs suspended vCPU `i` in a thread until it blocks, calls `wake`, and
-/// expects a clean WAKEUP, the vCPU still SUSPENDED.
-fn expect_woken_by(
-    vm: &mut TestVm,
-    i: usize,
-    wake: impl FnOnce(&kvm_ioctls::VmFd) -> TestResult,
-    what: &str,
-) -> TestResult {
-    scribble_system_event(&mut vm.vcpus[i]);
-    let TestVm {
-        vm: vmfd, vcpus, ..
-    } = vm;
-    let r = run_in_thread(&mut vcpus[i], Waits::Blocking, || {
-        wake(vmfd)?;
-        Ok(true)
-    })?;
-    ensure(r.blocked, || {
-        format!(
-            "{what}: expected KVM_RUN to block first, it returned {:?}",
-            r.exit
-        )
-    })?;
-    expect_wakeup(&r.exit)?;
-    vm.expect_state(i, KVM_MP_STATE_SUSPENDED)
-}
-
-fn vgic_spi_wakes() -> TestResult {
-    let mut vm = vgic_spi_vm()?;
-    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
-    expect_woken_by(
-        &mut vm,
-        0,
-        |v| spi_line(v, WAKE_SPI, true),
-        "suspended, SPI not raised yet",
-    )
-}
-
-/// How the guest's GIC state masks the SPI in the no-wakeup cases.
-#[derive(Debug, Clone, Copy)]
-enum SpiMask {
-    /// Disabled at the distributor (GICD_ICENABLER).
-    Disabled,
-    /// The distributor's Group 1 disabled (GICD_CTLR).
-    DistDisabled,
-    /// The vCPU's priority mask (ICC_PMR_EL1) at the SPI's priority.
-    Pmr,
-}
-
-/// The SPI, raised while masked, does not wake the suspended vCPU; a signal
-/// gives EINTR; once userspace unmasks it in the vGIC, it does.
-fn vgic_masked_spi(mask: SpiMask) -> TestResult {
-    let mut vm = vgic_spi_vm()?;
-    let set_mask = |gic: &crate::vgic::Vgic, masked: bool| match mask {
-        SpiMask::Disabled => gic.spi_enable(WAKE_SPI, !masked),
-        SpiMask::DistDisabled => {
-            let ctlr = if masked { 0 } else { GICD_CTLR_ENABLE_G1 };
-            gic.dist_write(crate::vgic::GICD_CTLR, ctlr)
-        }
-        SpiMask::Pmr => {
-            gic.cpu_sysreg_write(0, ICC_PMR_EL1, if masked { PMR_MASKING } else { PMR_OPEN })
-        }
-    };
-    set_mask(vm.gic()?, true)?;
-    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
-    spi_line(&vm.vm, WAKE_SPI, true)?;
-    let what = format!("suspended, SPI raised but masked ({mask:?})");
-    let r = run_in_thread(&mut vm.vcpus[0], Waits::Blocking, || {
-        std::thread::sleep(BLOCKED);
-        Ok(false)
-    })?;
-    ensure(r.blocked, || {
-        format!(
-            "{what}: expected KVM_RUN to block, it returned {:?}",
-            r.exit
-        )
-    })?;
-    expect_eintr(&r.exit).map_err(|e| format!("{what}: {e}"))?;
-    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
-    // No vCPU is in KVM_RUN now, so the vGIC's registers may be written.
-    set_mask(vm.gic()?, false)?;
-    if let SpiMask::DistDisabled = mask {
-        // KVM forwards no SPI that became pending while the distributor was
-        // disabled, and enabling it does not look for one: the device
-        // asserts its line again.
-        spi_line(&vm.vm, WAKE_SPI, false)?;
-        spi_line(&vm.vm, WAKE_SPI, true)?;
-    }
-    run_expect_wakeup(&mut vm, 0)?;
-    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)
-}
-
-fn vgic_spi_disabled_no_wakeup() -> TestResult {
-    vgic_masked_spi(SpiMask::Disabled)
-}
-
-fn vgic_dist_disabled_no_wakeup() -> TestResult {
-    vgic_masked_spi(SpiMask::DistDisabled)
-}
-
-fn vgic_pmr_masked_no_wakeup() -> TestResult {
-    vgic_masked_spi(SpiMask::Pmr)
-}
-
-/// How far ahead the guest arms its virtual timer: far enough that the vCPU
-/// blocks first, even on a slow emulator.
-const VTIMER_DELAY: Duration = Duration::from_millis(2000);
-
-/// The counter frequency, `CNTFRQ_EL0`, which the guest's timer shares.
-fn cntfrq() -> u64 {
-    let f: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effect; Linux lets EL0 read it.
-    unsafe { std::arch::asm!("mrs {}, cntfrq_el0", out(reg) f) };
-    f
-}
-
-fn vgic_vtimer_wakes() -> TestResult {
-    let ticks = cntfrq() * VTIMER_DELAY.as_millis() as u64 / 1000;
-    let mut vm = vgic_vm(&guest::vtimer(ticks), 1)?;
-    let vtimer_irq = crate::vm::vcpu_attr_u32(
-        &vm.vcpus[0],
-        kvm_bindings::KVM_ARM_VCPU_TIMER_CTRL,
-        kvm_bindings::KVM_ARM_VCPU_TIMER_IRQ_VTIMER.into(),
-    )?;
-    vm.gic()?.private_enable(0, vtimer_irq)?;
-    expect_stage(&mut vm, 1)?;
-    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
-    // Nothing from userspace: the wake is the guest's own timer.
-    expect_woken_by(&mut vm, 0, |_| Ok(()), "suspended, virtual timer armed")?;
-    let cval = vm.get_reg(0, sys_reg(TIMER_CVAL))?;
-    let cnt = vm.get_reg(0, sys_reg(TIMER_CNT))?;
-    ensure(cnt >= cval, || {
-        format!("WAKEUP before the virtual timer fired: CNTVCT {cnt:#x} < CNTV_CVAL {cval:#x}")
-    })
-}
-
-fn vgic_sgi_from_other_vcpu() -> TestResult {
-    // ICC_SGI1R_EL1: the SGI's INTID at 24, target list bit 0 (Aff0 0).
-    let sgi1r = u64::from(WAKE_SGI) << 24 | 1;
-    let mut vm = vgic_vm(&guest::stages_and_sgi_sender(sgi1r), 2)?;
-    vm.gic()?.private_enable(0, WAKE_SGI)?;
-    vm.set_reg(1, pc_reg(), GUEST_BASE + guest::SGI_SENDER_OFFSET)?;
-    expect_stage(&mut vm, 1)?;
-    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
-    let TestVm { vcpus, .. } = &mut vm;
-    let [v0, v1] = vcpus.as_mut_slice() else {
-        return Err("expected 2 vCPUs".into());
-    };
-    scribble_system_event(v0);
-    let r = run_in_thread(v0, Waits::Blocking, || {
-        // vCPU 1's guest code sends the SGI, then reports.
-        let exit = run_bounded(v1, "vCPU 1 sending the SGI")?;
-        expect_mmio(&exit, MMIO_REPORT + 16, sgi1r)?;
-        Ok(true)
-    })?;
-    ensure(r.blocked, || {
-        format!(
-            "vCPU 0: expected KVM_RUN to block before the SGI, it returned {:?}",
-            r.exit
-        )
-    })?;
-    expect_wakeup(&r.exit)?;
-    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)
-}
-
-fn vgic_signal_sticky_resume() -> TestResult {
-    let mut vm = vgic_spi_vm()?;
-    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
-    expect_blocks_then_eintr(&mut vm, 0, Waits::Blocking, "suspended, nothing pending")?;
-    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
-    // That KVM_RUN completed the guest's MMIO store: PC is past it now.
-    let regs = vm.core_regs(0)?;
-    spi_line(&vm.vm, WAKE_SPI, true)?;
-    for _ in 0..3 {
-        run_expect_wakeup(&mut vm, 0)?;
-        vm.expect_state(0, KVM_MP_STATE_SUSPENDED)?;
-    }
-    spi_line(&vm.vm, WAKE_SPI, false)?;
-    expect_blocks_then_eintr(&mut vm, 0, Waits::Blocking, "still suspended, SPI lowered")?;
-    let again = vm.core_regs(0)?;
-    ensure(regs == again, || {
-        format!("registers changed while suspended: {regs:x?} -> {again:x?}")
-    })?;
-    vm.set_state(0, KVM_MP_STATE_RUNNABLE)?;
-    expect_stage(&mut vm, 2)
 }

@@ -97,6 +97,12 @@ pub fn stages() -> Vec<u32> {
     code
 }
 
+/// Offset in guest memory of the `b .` that ends `stages()`: a vCPU
+/// started there spins, its interrupts masked, until userspace stops it.
+pub fn stages_spin_offset() -> u64 {
+    4 * (stages().len() as u64 - 1)
+}
+
 /// PSCI `SYSTEM_SUSPEND` (SMC64 function id) with entry point
 /// `GUEST_BASE + RESUME_OFFSET` and `context_id`; if the call returns (it
 /// was denied), report its return value; the resume entry reports x0, the
@@ -235,6 +241,13 @@ mod tests {
             .fold(0u64, |acc, &w| acc | (imm(w) << (16 * hw(w))));
         assert_eq!(rebuilt, v);
         assert!(words.iter().all(|w| w & 0x1f == 3));
+    }
+
+    #[test]
+    fn stages_spin_offset_is_the_final_branch() {
+        let code = stages();
+        assert_eq!(code[(stages_spin_offset() / 4) as usize], B_SELF);
+        assert_eq!(code.last(), Some(&B_SELF));
     }
 
     #[test]

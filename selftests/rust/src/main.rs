@@ -37,6 +37,8 @@ mod stress;
 #[cfg(target_arch = "aarch64")]
 mod vgic;
 #[cfg(target_arch = "aarch64")]
+mod vgic_cases;
+#[cfg(target_arch = "aarch64")]
 mod vm;
 
 use ktap::Ktap;

@@ -29,7 +29,9 @@ pub const GICR_BASE: u64 = GICD_BASE + GICD_SIZE;
 /// Interrupt IDs the vGIC has: SGIs, PPIs and 32 SPIs.
 pub const NR_IRQS: u32 = 64;
 
-/// The SPI the tests raise with `KVM_IRQ_LINE`.
+/// The first SPI's INTID: 0-15 are SGIs, 16-31 PPIs (GICv3 architecture).
+pub const MIN_SPI: u32 = 32;
+/// The SPI the tests raise with `KVM_IRQ_LINE` or through irqfd.
 pub const WAKE_SPI: u32 = 37;
 /// The SGI vCPU 1 sends to vCPU 0.
 pub const WAKE_SGI: u32 = 3;
