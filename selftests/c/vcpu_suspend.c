@@ -992,9 +992,10 @@ TEST_F(vcpu_suspend, vgic_sgi_from_other_vcpu)
 /*
  * e. An SPI signalled through irqfd, as a VMM's devices do, wakes suspended
  *    vCPU 0 while vCPU 1 runs its guest. irqfd injects from the eventfd's
- *    wakeup, with interrupts disabled; the first SPI of a GICv3 guest
- *    kicks every vCPU, and one in guest mode takes an IPI, which must not
- *    go through smp_call_function_many() there (a kernel with lockdep and
+ *    wakeup, with interrupts disabled; on a host with ICH_HCR_EL2.TDIR, an
+ *    SPI queued while none is in flight (this VM's first) kicks every
+ *    vCPU, and one in guest mode takes an IPI, which must not go through
+ *    smp_call_function_many() there (a kernel with lockdep and
  *    panic_on_warn dies on it).
  */
 static void signal_eventfd(void *arg)
@@ -1010,10 +1011,10 @@ TEST_F(vcpu_suspend, vgic_irqfd_spi_wakes_while_other_runs)
 	struct kvm_vcpu *vcpus[2];
 	struct runner spinner;
 	struct kvm_vm *vm;
-	int efd;
+	int efd, gic_fd;
 
 	vm = vm_create_with_vcpus(2, guest_irqfd_code, vcpus);
-	vgic_setup(vm, 2);
+	gic_fd = vgic_setup(vm, 2);
 	efd = kvm_new_eventfd();
 	/* The vGIC's default routing: GSI n is SPI n. */
 	kvm_assign_irqfd(vm, WAKE_SPI - MIN_SPI, efd);
@@ -1031,6 +1032,7 @@ TEST_F(vcpu_suspend, vgic_irqfd_spi_wakes_while_other_runs)
 	runner_interrupt(&spinner);
 	assert_eintr(&spinner);
 	close(efd);
+	close(gic_fd);
 	kvm_vm_free(vm);
 }
 
