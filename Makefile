@@ -25,7 +25,7 @@ PROJ    := $(CURDIR)
 # The kernel base (tools/setup/pins): 7.3, the base of both series, builds in
 # build/ from tools/tree/series; 6.12, the stable backport of the fix series
 # alone (tools/tree/stable-6.12/, make stable), in build/stable-6.12/.
-BASE    ?= 7.3
+BASE    ?= $(shell sed -n 's/^BASE=$${BASE:-\(.*\)}$$/\1/p' $(PROJ)/tools/setup/versions.env)
 CONFIGS := $(PROJ)/tools/tree/config/kvm-rust.config
 ifeq ($(BASE),7.3)
 B       := $(PROJ)/build
@@ -205,8 +205,10 @@ boot_list = @$(PROJ)/tools/boot/mkinitramfs.sh $(B)/$(1).cpio $(B)/$(1).list $(S
 		--kunit-min 0 $(FIGURES) | tee $(RESULTS)/$(1).ktap
 
 # The regression gate (tools/checks/gate.py): every arm64 KVM selftest of 7.3
-# (selftests/gate.list), the same binaries booted on the pristine kernel
-# and on ours; a test passing on pristine must pass here.
+# (selftests/gate.list) booted on our kernel; the tests that do not pass
+# there and are not known failures (selftests/baseline-failures) are booted
+# again, alone, on the pristine kernel, which decides them: a test passing
+# on pristine must pass here.
 GATE_LIST := $(PROJ)/selftests/gate.list
 PIMAGE    := $(B)/pristine/Image
 .PHONY: pristine-kernel gate
@@ -219,11 +221,20 @@ $(PIMAGE): $(WT_CONFIGS) $(PROJ)/tools/tree/pristine.sh \
 
 GATE_INPUTS = $(PIMAGE) $(B)/Image $(KSFT_INSTALL) $(GATE_LIST) $(BASELINE) \
 	$(PROJ)/tools/checks/gate.py $(PROJ)/tools/harness $(BOOT_TOOLS)
+GATE_PY  = $(PY) $(PROJ)/tools/checks/gate.py
 GATE_RUN = $(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest; \
-	echo "gate: the upstream list on the pristine kernel, then on ours"; \
-	BOOT_TIMEOUT=5400 $(QEMU) $(PIMAGE) $(B)/gate.cpio $(LOGS)/gate-pristine.log; \
+	echo "gate: the upstream list on our kernel"; \
 	BOOT_TIMEOUT=5400 $(QEMU) $(B)/Image $(B)/gate.cpio $(LOGS)/gate-project.log; \
-	$(PY) $(PROJ)/tools/checks/gate.py $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
+	rm -f $(LOGS)/gate-pristine.log; \
+	$(GATE_PY) --decide $(LOGS)/gate-project.log --list $(B)/gate.list \
+		--baseline $(BASELINE) >$(B)/gate-pristine.list; \
+	if [ -s $(B)/gate-pristine.list ]; then \
+		echo "gate: deciding on the pristine kernel: $$(cut -d' ' -f1 $(B)/gate-pristine.list | tr '\n' ' ')"; \
+		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate-pristine.cpio $(B)/gate-pristine.list \
+			$(KSFT_INSTALL):/kselftest; \
+		BOOT_TIMEOUT=5400 $(QEMU) $(PIMAGE) $(B)/gate-pristine.cpio $(LOGS)/gate-pristine.log; \
+	fi; \
+	$(GATE_PY) $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
 		--list $(B)/gate.list --baseline $(BASELINE) --table $(RESULTS)/gate.md \
 		>$(RESULTS)/gate.ktap || true
 gate: $(PIMAGE) kernel kselftest-tar
@@ -243,7 +254,22 @@ FIGURES = --figures stress --figures fuzz --figures bench-smoke
 # of them all, and the cover letters filled with this run's figures.
 CHECKS := rust-selftest-host host-checks gate leads patches-check docs-check boot \
 	protected mutants stable
-check: $(CHECKS)
+# make check runs its stages one after the other, each a make of its own,
+# and writes the wall time of each into build/results/timings.txt
+# (stage:NAME lines; make results-docs shows them), so that a slowdown is
+# seen where it happens. CHECK_STAGE_TIMES= (empty) records nothing (make
+# measure-loop's make check with nothing changed).
+CHECK_STAGES := setup kernel pristine-kernel kselftest-tar initramfs $(CHECKS)
+CHECK_STAGE_TIMES ?= $(RESULTS)/timings.txt
+check:
+	@for s in $(CHECK_STAGES); do \
+		t0=$$(date +%s); \
+		$(MAKE) --no-print-directory IN_CHECK=1 $$s || \
+			{ echo "check: stage $$s failed"; exit 1; }; \
+		dt=$$(( $$(date +%s) - t0 )); echo "check: stage $$s took $$dt s"; \
+		[ -z "$(CHECK_STAGE_TIMES)" ] || $(PY) -m harness.timings record \
+			$(CHECK_STAGE_TIMES) stage:$$s $$dt "make check's stage $$s" >/dev/null; \
+	done
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(RESULTS)/host-checks.ktap --host $(RESULTS)/rust-host.ktap \
 		--host $(RESULTS)/patches-check.ktap --host $(RESULTS)/docs-check.ktap \
@@ -287,7 +313,9 @@ protected: kernel kselftest-tar
 # The bugs behind the fix series, reproduced on the pristine 7.3 kernel
 # (tools/checks/reproducer.py, leads.md): the C selftest's case for each must
 # fail there, vgic_dist_enabled_by_guest_wakes (the vGIC patch) in VHE,
-# serror_taken_no_wakeup (the pKVM patch) in protected mode; and
+# serror_taken_no_wakeup in protected mode (fixed upstream by 3708f6342f01,
+# in kvmarm/next, not in 7.3.4: the series carries a NOT FOR MERGE stand-in
+# for it after "upstream", and leaves it out of the fix series); and
 # line_raised_while_running, patch 1's case in protected mode, is recorded
 # as it comes: 7.3's hypervisor no longer copies hcr_el2 back, so the loss is
 # not deterministic there (make stable requires it on pristine 6.12). Ours
@@ -304,7 +332,7 @@ LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) $(PROJ)/tools/checks/repr
 leads: $(PIMAGE) kselftest-tar
 	@$(call cached,leads,$(RESULTS)/leads.ktap,$(LEADS_INPUTS),\
 		{ $(call lead_boot,lead-vgic,vgic_dist_enabled_by_guest_wakes,vhe,pristine-loses-the-spi,); \
-		  $(call lead_boot,lead-vse,serror_taken_no_wakeup,protected,pristine-keeps-the-serror,kvm-arm.mode=protected); \
+		  $(call lead_boot,lead-vse,serror_taken_no_wakeup,protected,pristine-keeps-the-serror-fixed-upstream-by-3708f6342f01,kvm-arm.mode=protected); \
 		  $(call lead_boot,lead-line,line_raised_while_running,protected,pristine-loses-the-line,kvm-arm.mode=protected) --record; \
 		} >$(RESULTS)/leads.ktap || true)
 	@cat $(RESULTS)/leads.ktap
@@ -543,6 +571,13 @@ measure-loop:
 .PHONY: results-docs
 results-docs:
 	$(PY) $(PROJ)/tools/report/results-docs.py $(PROJ)/build/results $(PROJ)/Documentation/project/results.md
+
+# The machine-wide caches (tools/setup/versions.env's CACHE_ROOT: ccache)
+# outlive make clean and fresh clones; make cache-clean empties them.
+.PHONY: cache-clean
+cache-clean:
+	@. $(PROJ)/tools/setup/versions.env; echo "cache-clean: emptying $$CACHE_ROOT"; \
+		rm -rf "$$CACHE_ROOT"
 
 clean:
 	rm -rf $(KOBJ) $(B)/kselftest* $(B)/rust-selftest* $(B)/trees $(B)/docs $(B)/patches $(B)/Image $(B)/vmlinux $(B)/*.cpio $(LOGS) $(RESULTS)

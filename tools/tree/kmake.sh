@@ -7,6 +7,11 @@
 # a warning can only come from the project's changes. The build is
 # reproducible (fixed timestamp, version, user and host): the same sources
 # give the same Image, so that make check can tell what changed by content.
+# C goes through ccache ($CCACHE_DIR, a machine-wide cache outside the
+# clone): paths below the build directory are hashed relative to the object
+# directory (CCACHE_BASEDIR), which is ../src for build/kernel and for every
+# worktree's obj, so that the pristine kernel, the series check and a fresh
+# clone reuse what another tree compiled from the same preprocessed source.
 #   [KARCH=x86_64] tools/tree/kmake.sh SRC OBJ [make args...]   (default arm64)
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,7 +19,14 @@ proj=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$2"
 src=$(cd "$1" && pwd) obj=$(cd "$2" && pwd)
 shift 2
-exec make -C "$src" O="$obj" ARCH="${KARCH:-arm64}" LLVM=-19 \
+cc=clang-19
+if [ -z "${NO_CCACHE:-}" ] && command -v ccache >/dev/null; then
+	export CCACHE_DIR=${CCACHE_DIR:-$CCACHE_DIR_DEFAULT} CCACHE_NOHASHDIR=1
+	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd "$src/.." && pwd)}
+	export CCACHE_COMPILERCHECK=content CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
+	cc="ccache clang-19"
+fi
+exec make -C "$src" O="$obj" ARCH="${KARCH:-arm64}" LLVM=-19 CC="$cc" \
 	RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
 	RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver \
 	BINDGEN="$CARGO_HOME_DIR/bin/bindgen" \

@@ -16,7 +16,7 @@ STABLE_RESULTS := $(PROJ)/build/stable-6.12/results
 .PHONY: stable
 stable:
 	@$(MAKE) --no-print-directory BASE=6.12 stable-6.12 \
-		$(if $(filter check,$(MAKECMDGOALS)),IN_CHECK=1)
+		$(if $(filter check,$(MAKECMDGOALS))$(IN_CHECK),IN_CHECK=1)
 
 ifeq ($(BASE),6.12)
 STABLE_INPUTS = $(B)/Image $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) \
