@@ -11,7 +11,12 @@ make measure-loop (make check with nothing changed, make test after a
 one-line change); tools/report/results-docs.py turns it into the timing
 tables of README.md and Documentation/project/results.md.
 
+make check also writes a line per stage, stage:NAME, from the marks it
+leaves after each stage (build/stage-marks, "NAME EPOCH" lines, the first
+one "begin EPOCH").
+
     python3 -m harness.timings record FILE NAME SECONDS [WHAT...]
+    python3 -m harness.timings stages MARKS FILE
     python3 -m harness.timings show FILE
 """
 import datetime
@@ -68,6 +73,18 @@ def record(path, name, seconds, what=''):
     os.replace(tmp, path)
 
 
+def stages(marks_path, path):
+    """Records stage:NAME for each mark of marks_path: the seconds since the
+    mark before it."""
+    with open(marks_path, encoding='utf-8') as f:
+        marks = [line.split() for line in f if len(line.split()) == 2]
+    for (_, before), (name, after) in zip(marks, marks[1:]):
+        record(path, f'stage:{name}', max(0, int(after) - int(before)),
+               f"make check's stage {name}")
+    return [(name, int(after) - int(before)) for (_, before), (name, after) in
+            zip(marks, marks[1:])]
+
+
 def human(seconds):
     """'2569 s (42 min 49 s)' for a table."""
     if seconds < 60:
@@ -94,6 +111,14 @@ def main(argv):
             print(f'timings: error: cannot write {argv[1]}: {e.strerror}', file=sys.stderr)
             return 1
         print(f'timings: {argv[2]} {human(seconds)} recorded in {argv[1]}')
+        return 0
+    if len(argv) == 3 and argv[0] == 'stages':
+        try:
+            for name, seconds in stages(argv[1], argv[2]):
+                print(f'timings: stage {name}: {human(seconds)}')
+        except (OSError, ValueError) as e:
+            print(f'timings: error: {argv[1]}: {e}', file=sys.stderr)
+            return 1
         return 0
     if len(argv) == 2 and argv[0] == 'show':
         for e in load(argv[1]).values():

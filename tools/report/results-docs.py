@@ -538,12 +538,25 @@ def timing_table(measured):
     return table(['command', 'wall time', 'bound', 'measured on, at'], rows)
 
 
+def stage_table(measured):
+    """The table of make check's stages (stage:NAME lines of timings.txt, in
+    the order make check ran them), or nothing if none was measured."""
+    rows = [[f"`{name.split(':', 1)[1]}`", timings.human(e['seconds']),
+             f"{e['date']}, {e['commit']}"]
+            for name, e in measured.items() if name.startswith('stage:')]
+    if not rows:
+        return []
+    return ['', 'The stages of the last `make check` (a stage whose inputs did not '
+            'change since it passed takes seconds):', ''] + \
+        table(['stage', 'wall time', 'measured on, at'], rows)
+
+
 def section_timings(measured):
     out = ['## Wall times (`timings.txt`)', '',
            'Written by `.ci/run` and `make measure-loop` '
            '(`tools/report/measure-loop.sh`) on this project\'s machine: 2 cores, '
            'QEMU TCG with nested KVM.', '']
-    return out + timing_table(measured) + ['']
+    return out + timing_table(measured) + stage_table(measured) + ['']
 
 
 def bases_lines(path):
@@ -570,7 +583,8 @@ def update_readme(path, measured):
     """Replaces the table between README_BEGIN and README_END of path."""
     with open(path, encoding='utf-8') as f:
         lines = f.read().split('\n')
-    lines = replace_block(lines, README_BEGIN, README_END, timing_table(measured), path)
+    lines = replace_block(lines, README_BEGIN, README_END,
+                          timing_table(measured) + stage_table(measured), path)
     lines = replace_block(lines, BASES_BEGIN, BASES_END, bases_lines(PINS), path)
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as f:
