@@ -20,7 +20,7 @@ export GIT_COMMITTER_NAME="vCPU Suspend Developers" GIT_COMMITTER_EMAIL="vcpu-su
 # export NAME PREFIX RANGE [SRC LOGS BASE_PKG]
 export_series() {
 	local dir=$out/$1 tree=${4:-$src}
-	git -C "$tree" format-patch -q --cover-letter --base=pristine \
+	git -C "$tree" format-patch -q --notes --cover-letter --base=pristine \
 		--subject-prefix="$2" -o "$dir" "$3"
 	COVER_BASE_PKG=${6:-linux-source-7.3} PYTHONPATH=$proj/tools python3 \
 		"$proj/tools/submit/cover-letter.py" "$proj/tools/submit/cover-letters/$1.txt" \

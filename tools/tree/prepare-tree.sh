@@ -51,7 +51,7 @@ fi
 
 idx=$(mktemp)
 msg=$(mktemp)
-trap 'rm -f "$idx" "$msg"' EXIT
+trap 'rm -f "$idx" "$msg" "$msg.body" "$msg.notes"' EXIT
 export GIT_INDEX_FILE=$idx
 
 parent=$(git -C "$src" rev-parse pristine)
@@ -69,7 +69,11 @@ flush() {
 	} | git -C "$src" interpret-trailers \
 		--trailer "Signed-off-by: $GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL>" >"$msg"
 	parent=$(git -C "$src" commit-tree "$tree" -p "$parent" -F "$msg")
-	rm -f "$msg.body"
+	# The note for reviewers, below the '---' of the mail (format-patch --notes).
+	if [ -s "$msg.notes" ]; then
+		git -C "$src" notes add -f -F "$msg.notes" "$parent" 2>/dev/null
+	fi
+	rm -f "$msg.body" "$msg.notes"
 	subject=""
 }
 
@@ -79,6 +83,7 @@ while IFS= read -r line || [ -n "$line" ]; do
 	case "$line" in
 	'#'*|'') continue ;;
 	'|'*) printf '%s\n' "${line#|}" >>"$msg.body"; continue ;;
+	'>'*) printf '%s\n' "${line#>}" >>"$msg.notes"; continue ;;
 	esac
 	read -r op a b <<<"$line"
 	case "$op" in
