@@ -143,9 +143,12 @@ for series in fixes rust; do
 		ignore=()
 		[ -n "$added" ] && [ -z "$orphans" ] && ignore=(--ignore FILE_PATH_CHANGES)
 		# The worktree holds Debian's tarball, not upstream's history:
-		# no commit id of a Fixes: tag can be looked up here, so the
-		# check is left to the sender (README.md, Submitting).
-		grep -q '^Fixes: ' "$p" && ignore+=(--ignore UNKNOWN_COMMIT_ID)
+		# no commit id of a Fixes: tag or of a "commit <id>" reference
+		# can be looked up here; each one's evidence is in
+		# Documentation/project/upstream-status.md, and the last check
+		# is left to the sender (README.md, Submitting).
+		grep -qE '^Fixes: |(^|[ (])commit [0-9a-f]{12}' "$p" &&
+			ignore+=(--ignore UNKNOWN_COMMIT_ID)
 		out=$(cd "$wt" && perl scripts/checkpatch.pl --strict --no-tree -q --terse \
 			"${ignore[@]}" "$p" 2>&1)
 		echo "$out" | grep -q '^total: 0 errors, 0 warnings, 0 checks'
