@@ -10,8 +10,9 @@
 #   make test    the quick loop: rebuild, one boot, both suspend selftests
 #                on both implementations and a fuzzer smoke
 #   also: check-debug, tpidr-loop, gate, leads, stable, stress,
-#         stress-widened, fuzz, bench, mutants, patches, patches-check,
-#         docs-check, kselftest-tar, measure-loop, results-docs (README.md)
+#         stress-widened, fuzz, bench, exit-roundtrip, mutants, patches,
+#         patches-check, docs-check, kselftest-tar, measure-loop, results-docs
+#         (README.md), cache-clean
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
 # build/src, a git repository: pristine 7.3 plus tools/tree/series as commits.
@@ -386,6 +387,17 @@ bench: kselftest-tar
 		--sizes $(B)/bench/sizes.json \
 		--machine "QEMU $$(qemu-system-aarch64 --version | head -1 | cut -d' ' -f4) TCG on $$(nproc) x86_64 cores, nested KVM (VHE), $$(uname -m) host"
 	@mkdir -p $(RESULTS) && cp $(B)/bench/results.md $(RESULTS)/bench.md
+
+# make exit-roundtrip: what patch 1's fold of the userspace irqchip lines
+# into hcr_el2 costs on every guest entry: the round trip of an exit KVM
+# handles in the kernel (vcpu_suspend_rs --exit-bench), the pristine kernel
+# and ours booted interleaved, EXIT_ROUNDS boots each; the ratio of the
+# medians with its spread in build/results/exit-roundtrip.md
+# (tools/report/exit-roundtrip.sh; make results-docs).
+EXIT_ROUNDS ?= 3
+.PHONY: exit-roundtrip
+exit-roundtrip: $(PIMAGE) kernel kselftest-tar
+	$(PROJ)/tools/report/exit-roundtrip.sh $(EXIT_ROUNDS)
 
 # make check-debug: the same series in a debug kernel (lockdep, atomic-sleep
 # and spinlock checks, KASAN, UBSAN, list and object debugging), booted with
