@@ -221,7 +221,10 @@ $(PIMAGE): $(WT_CONFIGS) $(PROJ)/tools/tree/pristine.sh \
 		$(PROJ)/tools/tree/kmake.sh $(PROJ)/tools/tree/worktree.sh | tree
 	@$(PROJ)/tools/tree/pristine.sh $(SRC) $(PIMAGE)
 
-GATE_INPUTS = $(PIMAGE) $(B)/Image $(KSFT_INSTALL) $(GATE_LIST) $(BASELINE) \
+# The binaries the gate runs, not the whole kselftest package: a change to
+# the suspend selftests alone (vcpu_suspend_rs) does not boot it again.
+GATE_BINS = $(addprefix $(KSFT_INSTALL)/kvm/,$(shell sed -n 's/^\([^# ][^ ]*\).*/\1/p' $(GATE_LIST)))
+GATE_INPUTS = $(PIMAGE) $(B)/Image $(GATE_BINS) $(GATE_LIST) $(BASELINE) \
 	$(PROJ)/tools/checks/gate.py $(PROJ)/tools/harness $(BOOT_TOOLS)
 GATE_PY  = $(PY) $(PROJ)/tools/checks/gate.py
 GATE_RUN = $(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest; \
@@ -328,7 +331,8 @@ lead_boot = $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcp
 	$(QEMU) $(PIMAGE) $(B)/$(1).cpio $(LOGS)/$(1)-console.log $(5); \
 	$(PY) $(PROJ)/tools/checks/reproducer.py $(LOGS)/$(1)-console.log $(B)/$(1).list \
 		--case $(2) --mode $(3) --what $(4)
-LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL) $(BOOT_TOOLS) $(PROJ)/tools/checks/reproducer.py
+LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL)/kvm/$(KSFT_ARCH)/vcpu_suspend $(BOOT_TOOLS) \
+	$(PROJ)/tools/checks/reproducer.py
 .PHONY: leads
 leads: $(PIMAGE) kselftest-tar
 	@$(call cached,leads,$(RESULTS)/leads.ktap,$(LEADS_INPUTS),\
