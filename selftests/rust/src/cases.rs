@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The test cases: the semantics of the C selftest, a second client of the
 //! UAPI, plus PSCI SYSTEM_SUSPEND end to end and several vCPUs at once;
-//! the cases with an in-kernel vGICv3 are in `vgic_cases.rs`.
+//! the cases with an in-kernel vGICv3 are in `vgic_cases.rs`, the injected
+//! SError's in `serror_cases.rs`.
 
 use kvm_bindings::{
     KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_STOPPED, KVM_MP_STATE_SUSPENDED, KVM_SYSTEM_EVENT_SUSPEND,
@@ -10,7 +11,7 @@ use kvm_bindings::{
 use crate::guest::{self, GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
 use crate::model::{Model, OTHER_STATES};
 use crate::psci::{self, CoreState, Decision, PSCI_RET_DENIED, RESUME_PSTATE};
-use crate::vgic_cases;
+use crate::{serror_cases, vgic_cases};
 use std::time::Duration;
 
 use crate::vm::{
@@ -52,6 +53,10 @@ pub const CASES: &[Case] = &[
     ),
     ("reinit_keeps_raised_line", reinit_keeps_raised_line),
     ("line_raised_while_running", line_raised_while_running),
+    (
+        "serror_taken_no_wakeup",
+        serror_cases::serror_taken_no_wakeup,
+    ),
     ("vgic_spi_wakes", vgic_cases::vgic_spi_wakes),
     (
         "vgic_spi_disabled_no_wakeup",
@@ -64,6 +69,10 @@ pub const CASES: &[Case] = &[
     (
         "vgic_pmr_masked_no_wakeup",
         vgic_cases::vgic_pmr_masked_no_wakeup,
+    ),
+    (
+        "vgic_dist_enabled_by_guest_wakes",
+        vgic_cases::vgic_dist_enabled_by_guest_wakes,
     ),
     ("vgic_vtimer_wakes", vgic_cases::vgic_vtimer_wakes),
     (

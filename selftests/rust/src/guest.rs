@@ -17,6 +17,42 @@ pub const fn str_x(rt: u32, rn: u32) -> u32 {
     0xf900_0000 | (rn << 5) | rt
 }
 
+/// `STR Xt, [Xn, #offset]` (unsigned offset, a multiple of 8 below 32 KiB).
+pub const fn str_x_at(rt: u32, rn: u32, offset: u32) -> u32 {
+    str_x(rt, rn) | ((offset / 8) << 10)
+}
+
+/// `STR Wt, [Xn]`: a 32-bit store, as GIC registers take.
+pub const fn str_w(rt: u32, rn: u32) -> u32 {
+    0xb900_0000 | (rn << 5) | rt
+}
+
+/// `ADD Xd, Xn, #imm12`.
+pub const fn add_imm(rd: u32, rn: u32, imm12: u32) -> u32 {
+    0x9100_0000 | (imm12 << 10) | (rn << 5) | rd
+}
+
+/// `SUB Xd, Xn, Xm`.
+pub const fn sub_x(rd: u32, rn: u32, rm: u32) -> u32 {
+    0xcb00_0000 | (rm << 16) | (rn << 5) | rd
+}
+
+/// `MSR DAIFClr, #imm4` (D 8, A 4, I 2, F 1): unmasks.
+pub const fn msr_daifclr(imm4: u32) -> u32 {
+    0xd503_40ff | (imm4 << 8)
+}
+
+/// `MSR DAIFSet, #imm4`: masks.
+pub const fn msr_daifset(imm4: u32) -> u32 {
+    0xd503_40df | (imm4 << 8)
+}
+
+/// The SError (asynchronous abort) bit of `DAIFSet`/`DAIFClr`'s immediate.
+pub const DAIF_A: u32 = 4;
+
+/// `ERET`.
+pub const ERET: u32 = 0xd69f_03e0;
+
 /// A system register as (op0, op1, CRn, CRm, op2).
 pub type SysReg = [u32; 5];
 /// `CNTVCT_EL0`, the virtual count.
@@ -25,6 +61,12 @@ pub const CNTVCT_EL0: SysReg = [3, 3, 14, 0, 2];
 pub const CNTV_CTL_EL0: SysReg = [3, 3, 14, 3, 1];
 /// `CNTV_CVAL_EL0`, the virtual timer's compare value.
 pub const CNTV_CVAL_EL0: SysReg = [3, 3, 14, 3, 2];
+/// `VBAR_EL1`, the EL1 vector base.
+pub const VBAR_EL1: SysReg = [3, 0, 12, 0, 0];
+/// `ISR_EL1`: which interrupts and SErrors are pending (A is bit 8).
+pub const ISR_EL1: SysReg = [3, 0, 12, 1, 0];
+/// `ISR_EL1.A`: an SError (here the virtual one, HCR_EL2.VSE) is pending.
+pub const ISR_EL1_A: u64 = 1 << 8;
 /// `ICC_SGI1R_EL1`, which sends a Group 1 SGI.
 pub const ICC_SGI1R_EL1: SysReg = [3, 0, 12, 11, 5];
 
@@ -53,11 +95,16 @@ pub const ISB: u32 = 0xd503_3fdf;
 /// `HVC #0`: the SMCCC conduit KVM uses for PSCI.
 pub const HVC_0: u32 = 0xd400_0002;
 
+/// `B` to `words` instructions away (negative: backwards).
+pub const fn b(words: i32) -> u32 {
+    0x1400_0000 | ((words as u32) & 0x3ff_ffff)
+}
+
 /// `B .`: spin forever.
-pub const B_SELF: u32 = 0x1400_0000;
+pub const B_SELF: u32 = b(0);
 
 /// `B .-4`: branch to the previous instruction.
-pub const B_BACK: u32 = 0x17ff_ffff;
+pub const B_BACK: u32 = b(-1);
 
 /// Loads a 64-bit value into `Xd`: MOVZ then three MOVK.
 pub fn load_imm64(rd: u32, value: u64) -> [u32; 4] {
@@ -201,6 +248,127 @@ pub fn stages_and_sgi_sender(sgi1r: u64) -> Vec<u32> {
     code
 }
 
+/// "distributor re-enable": the guest disables its GIC distributor with its
+/// own 32-bit store of `ctlr_off` to `gicd_ctlr` (the address of
+/// GICD_CTLR), reports stage 1, enables it again with a store of `ctlr_on`,
+/// reports stage 2, then spins (its interrupts masked in PSTATE).
+///
+/// ```text
+///     mov  x1, #MMIO_REPORT
+///     mov  x2, #gicd_ctlr
+///     mov  x0, #ctlr_off ; str w0, [x2]
+///     mov  x0, #1        ; str x0, [x1]
+///     mov  x0, #ctlr_on  ; str w0, [x2]
+///     mov  x0, #2        ; str x0, [x1]
+///     b    .
+/// ```
+pub fn dist_reenable(gicd_ctlr: u64, ctlr_off: u16, ctlr_on: u16) -> Vec<u32> {
+    let mut code = load_imm64(1, MMIO_REPORT).to_vec();
+    code.extend(load_imm64(2, gicd_ctlr));
+    code.extend([movz(0, ctlr_off, 0), str_w(0, 2)]);
+    code.extend([movz(0, 1, 0), str_x(0, 1)]);
+    code.extend([movz(0, ctlr_on, 0), str_w(0, 2)]);
+    code.extend([movz(0, 2, 0), str_x(0, 1)]);
+    code.push(B_SELF);
+    code
+}
+
+/// Offset in guest memory of `serror_taker()`'s vector table (VBAR_EL1
+/// needs 2 KiB alignment).
+pub const VECTORS_OFFSET: u64 = 0x800;
+/// Where `serror_taker()` reports ISR_EL1 before it unmasks SErrors.
+pub const ISR_REPORT: u64 = MMIO_REPORT + 8;
+/// Where `serror_taker()` reports how many SErrors its handler took.
+pub const SERRORS_REPORT: u64 = MMIO_REPORT + 16;
+/// Where `serror_taker()`'s vectors other than the SError one report their
+/// offset in the table, then spin: an exception the test did not expect.
+pub const UNEXPECTED_REPORT: u64 = MMIO_REPORT + 24;
+/// Offset in the vector table of an SError from the current EL with SP_ELx
+/// (the guest runs in EL1h).
+pub const SERROR_VECTOR: u64 = 0x380;
+
+/// "SError taker": the guest installs a vector table whose SError entry
+/// counts in x5 and returns, reports stage 1 with SErrors masked (as at
+/// reset; userspace injects one then), reports ISR_EL1, unmasks SErrors for
+/// an ISB, masks them again, reports the count, reports stage 2, spins.
+///
+/// ```text
+///     mov  x1, #MMIO_REPORT
+///     mov  x0, #(GUEST_BASE + VECTORS_OFFSET)
+///     msr  vbar_el1, x0
+///     isb
+///     mov  x5, #0
+///     mov  x0, #1 ; str x0, [x1]
+///     mrs  x0, isr_el1 ; str x0, [x1, #8]
+///     msr  daifclr, #4 ; isb ; msr daifset, #4
+///     str  x5, [x1, #16]
+///     mov  x0, #2 ; str x0, [x1]
+///     b    .
+/// vectors + 0x380 (SError, current EL, SP_ELx):
+///     add  x5, x5, #1
+///     eret
+/// every other vector, at vectors + off:
+///     mov  x0, #off ; str x0, [x1, #24] ; b .
+/// ```
+pub fn serror_taker() -> Vec<u32> {
+    let mut code = load_imm64(1, MMIO_REPORT).to_vec();
+    code.extend(load_imm64(0, GUEST_BASE + VECTORS_OFFSET));
+    code.extend([msr(VBAR_EL1, 0), ISB, movz(5, 0, 0)]);
+    code.extend([movz(0, 1, 0), str_x(0, 1)]);
+    code.extend([mrs(0, ISR_EL1), str_x_at(0, 1, 8)]);
+    code.extend([msr_daifclr(DAIF_A), ISB, msr_daifset(DAIF_A)]);
+    code.push(str_x_at(5, 1, 16));
+    code.extend([movz(0, 2, 0), str_x(0, 1), B_SELF]);
+    code.resize((VECTORS_OFFSET / 4) as usize, B_SELF);
+    for off in (0..0x800).step_by(0x80) {
+        let entry = if off == SERROR_VECTOR {
+            vec![add_imm(5, 5, 1), ERET]
+        } else {
+            vec![movz(0, off as u16, 0), str_x_at(0, 1, 24), B_SELF]
+        };
+        code.extend(&entry);
+        code.resize(code.len() + 0x80 / 4 - entry.len(), B_SELF);
+    }
+    code
+}
+
+/// The SMCCC function the exit bench calls: SMCCC_VERSION (fast call,
+/// SMC32, owner Arm architecture, function 0), which KVM answers in the
+/// kernel without an exit to userspace.
+pub const SMCCC_VERSION: u32 = 0x8000_0000;
+/// Where `hvc_timer()` reports the first call's return value (x0).
+pub const HVC_RET_REPORT: u64 = MMIO_REPORT + 8;
+
+/// "HVC timer": one `HVC #0` of `fn_id` whose x0 it reports at
+/// `HVC_RET_REPORT`; then forever: one `HVC #0` of `fn_id` between two
+/// reads of the virtual count, the difference reported at `MMIO_REPORT`.
+/// The SMCCC call clobbers x0-x3 only; the loop keeps to x9-x12.
+///
+/// ```text
+///     mov  x10, #MMIO_REPORT
+///     mov  x0, #fn_id ; hvc #0 ; str x0, [x10, #8]
+/// 1:  mov  x0, #fn_id
+///     isb
+///     mrs  x11, cntvct_el0
+///     hvc  #0
+///     isb
+///     mrs  x12, cntvct_el0
+///     sub  x12, x12, x11
+///     str  x12, [x10]
+///     b    1b
+/// ```
+pub fn hvc_timer(fn_id: u32) -> Vec<u32> {
+    let mut code = load_imm64(10, MMIO_REPORT).to_vec();
+    code.extend(load_imm64(0, fn_id.into()));
+    code.extend([HVC_0, str_x_at(0, 10, 8)]);
+    let start = code.len();
+    code.extend(load_imm64(0, fn_id.into()));
+    code.extend([ISB, mrs(11, CNTVCT_EL0), HVC_0, ISB, mrs(12, CNTVCT_EL0)]);
+    code.extend([sub_x(12, 12, 11), str_x(12, 10)]);
+    code.push(b(start as i32 - code.len() as i32));
+    code
+}
+
 /// Guest code as the bytes to copy into guest memory (little endian).
 pub fn to_bytes(code: &[u32]) -> Vec<u8> {
     code.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -228,6 +396,42 @@ mod tests {
         assert_eq!(msr(ICC_SGI1R_EL1, 0), 0xd518_cba0); // msr icc_sgi1r_el1, x0
         assert_eq!(add_x(0, 0, 1), 0x8b01_0000); // add x0, x0, x1
         assert_eq!(ISB, 0xd503_3fdf); // isb
+        assert_eq!(str_w(0, 2), 0xb900_0040); // str w0, [x2]
+        assert_eq!(str_x_at(0, 1, 8), 0xf900_0420); // str x0, [x1, #8]
+        assert_eq!(msr_daifclr(DAIF_A), 0xd503_44ff); // msr daifclr, #4
+        assert_eq!(msr_daifset(DAIF_A), 0xd503_44df); // msr daifset, #4
+        assert_eq!(ERET, 0xd69f_03e0); // eret
+        assert_eq!(add_imm(5, 5, 1), 0x9100_04a5); // add x5, x5, #1
+        assert_eq!(mrs(0, ISR_EL1), 0xd538_c100); // mrs x0, isr_el1
+        assert_eq!(msr(VBAR_EL1, 0), 0xd518_c000); // msr vbar_el1, x0
+        assert_eq!(mrs(11, CNTVCT_EL0), 0xd53b_e04b); // mrs x11, cntvct_el0
+        assert_eq!(sub_x(12, 12, 11), 0xcb0b_018c); // sub x12, x12, x11
+    }
+
+    #[test]
+    fn serror_vectors_are_where_vbar_points() {
+        let code = serror_taker();
+        let at = |off: u64| ((VECTORS_OFFSET + off) / 4) as usize;
+        assert_eq!(code.len() as u64 * 4, VECTORS_OFFSET + 0x800);
+        assert_eq!(
+            &code[at(SERROR_VECTOR)..at(SERROR_VECTOR) + 2],
+            &[add_imm(5, 5, 1), ERET]
+        );
+        assert_eq!(code[at(0x200)], movz(0, 0x200, 0));
+        assert!(code[..at(0)].contains(&msr(VBAR_EL1, 0)));
+        assert!(code[..at(0)].contains(&load_imm64(0, GUEST_BASE + VECTORS_OFFSET)[0]));
+    }
+
+    #[test]
+    fn hvc_timer_loops_back_to_its_call() {
+        let code = hvc_timer(SMCCC_VERSION);
+        let back = *code.last().unwrap();
+        // imm26, sign-extended: the branch goes back to the MOVZ of x0.
+        let words = ((back << 6) as i32) >> 6;
+        let target = (code.len() as i32 - 1 + words) as usize;
+        assert_eq!(code[target], movz(0, 0, 0));
+        assert_eq!(code[target + 6], HVC_0);
+        assert_eq!(b(-1), 0x17ff_ffff);
     }
 
     #[test]

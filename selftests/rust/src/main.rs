@@ -8,11 +8,15 @@
 //!        vcpu_suspend_rs --demo      narrate one PSCI SYSTEM_SUSPEND cycle
 //!        vcpu_suspend_rs --bench [N] measure both implementations (A/B kernel)
 //!        vcpu_suspend_rs --bench-smoke  a few cycles of each, KTAP
+//!        vcpu_suspend_rs --exit-bench [N]  time N in-kernel hypercall
+//!                                    exits (any kernel), one line
 //!        vcpu_suspend_rs --stress SECONDS [VCPUS]  bounded stress, KTAP
 //!        vcpu_suspend_rs --fuzz [SEED [STEPS]]  random operations checked
 //!                                    against the model, KTAP
 
 // On a host, only the unit tests use these.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod exit_bench;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 mod guest;
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -32,6 +36,8 @@ mod cases;
 mod demo;
 #[cfg(target_arch = "aarch64")]
 mod fuzz;
+#[cfg(target_arch = "aarch64")]
+mod serror_cases;
 #[cfg(target_arch = "aarch64")]
 mod stress;
 #[cfg(target_arch = "aarch64")]
@@ -56,6 +62,8 @@ enum Mode {
     Bench(usize),
     /// `--bench-smoke`.
     BenchSmoke,
+    /// `--exit-bench [N]`.
+    ExitBench(usize),
     /// `--stress SECONDS [VCPUS]`.
     Stress(u64, usize),
     /// `--fuzz [SEED [STEPS]]`.
@@ -98,6 +106,9 @@ impl Mode {
             Some("--bench") => {
                 Mode::Bench(positive(1, 1000).ok_or("--bench takes a positive number of cycles")?)
             }
+            Some("--exit-bench") => Mode::ExitBench(
+                positive(1, 2000).ok_or("--exit-bench takes a positive number of hypercalls")?,
+            ),
             Some("--demo") => Mode::Demo,
             _ => {
                 let unknown: Vec<&String> = args
@@ -183,6 +194,10 @@ fn main() {
         Mode::Bench(cycles) => exit_code(
             "bench",
             vm::install_signal_handler().and_then(|()| bench::run_bench(cycles)),
+        ),
+        Mode::ExitBench(n) => exit_code(
+            "exit-bench",
+            vm::install_signal_handler().and_then(|()| exit_bench::run_exit_bench(n)),
         ),
         Mode::BenchSmoke => {
             signal_handler_or_exit();

@@ -40,7 +40,10 @@ pub const WAKE_SGI: u32 = 3;
 pub const GICD_CTLR: u32 = 0x0000;
 /// GICD_CTLR.EnableGrp1.
 pub const GICD_CTLR_ENABLE_G1: u32 = 1 << 1;
-const GICD_ISENABLER: u32 = 0x0100;
+/// GICD_CTLR.ARE_NS (affinity routing; KVM's vGICv3 has it always set).
+pub const GICD_CTLR_ARE_NS: u32 = 1 << 4;
+/// GICD_ISENABLER: the enable bits of SPIs, 32 a register.
+pub const GICD_ISENABLER: u32 = 0x0100;
 const GICD_ICENABLER: u32 = 0x0180;
 const GICD_ICFGR: u32 = 0x0c00;
 /// GICR_ISENABLER0, in the redistributor's SGI frame (at 64 KiB).
@@ -134,6 +137,23 @@ impl Vgic {
             &value,
             &format!("GICD+{offset:#x}"),
         )
+    }
+
+    /// Reads a 32-bit distributor register, as userspace may while no vCPU
+    /// is in `KVM_RUN`.
+    pub fn dist_read(&self, offset: u32) -> TestResult<u32> {
+        let mut value = 0u32;
+        let mut a = kvm_device_attr {
+            group: KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
+            attr: offset.into(),
+            addr: &mut value as *mut u32 as u64,
+            flags: 0,
+        };
+        // SAFETY: `a` points KVM at `value`, a u32 that lives across the
+        // call, which is what a distributor register attribute writes.
+        unsafe { self.fd.get_device_attr(&mut a) }
+            .map_err(|e| format!("vGIC KVM_GET_DEVICE_ATTR(GICD+{offset:#x}): {e}"))?;
+        Ok(value)
     }
 
     /// Writes a 32-bit register of vCPU `i`'s redistributor.

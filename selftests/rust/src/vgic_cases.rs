@@ -13,10 +13,11 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::cases::{expect_blocks_then_eintr, expect_stage, run_expect_wakeup};
 use crate::guest::{self, GUEST_BASE, MMIO_REPORT};
 use crate::vgic::{
-    spi_line, GICD_CTLR_ENABLE_G1, ICC_PMR_EL1, MIN_SPI, PMR_MASKING, PMR_OPEN, WAKE_SGI, WAKE_SPI,
+    spi_line, GICD_BASE, GICD_CTLR, GICD_CTLR_ARE_NS, GICD_CTLR_ENABLE_G1, GICD_ISENABLER,
+    ICC_PMR_EL1, MIN_SPI, PMR_MASKING, PMR_OPEN, WAKE_SGI, WAKE_SPI,
 };
 use crate::vm::{
-    ensure, expect_eintr, expect_mmio, expect_wakeup, pc_reg, run_bounded, run_in_thread,
+    cntfrq, ensure, expect_eintr, expect_mmio, expect_wakeup, pc_reg, run_bounded, run_in_thread,
     scribble_system_event, sys_reg, RunThread, TestResult, TestVm, VmOpts, Waits, BLOCKED,
     TIMER_CNT, TIMER_CVAL,
 };
@@ -145,17 +146,57 @@ pub fn vgic_pmr_masked_no_wakeup() -> TestResult {
     vgic_masked_spi(SpiMask::Pmr)
 }
 
+/// GICD_CTLR and whether the SPI is enabled, as the vGIC reports them to
+/// userspace, for the messages. (Its pending state is not among them: for
+/// a level-sensitive SPI, userspace's GICD_ISPENDR shows the latch only, not
+/// the line.)
+fn dist_state(vm: &TestVm) -> TestResult<String> {
+    let gic = vm.gic()?;
+    let ctlr = gic.dist_read(GICD_CTLR)?;
+    let enabled = gic.dist_read(GICD_ISENABLER + WAKE_SPI / 32 * 4)? & 1 << (WAKE_SPI % 32);
+    Ok(format!(
+        "GICD_CTLR {ctlr:#x}, SPI {WAKE_SPI} {}",
+        if enabled != 0 { "enabled" } else { "disabled" }
+    ))
+}
+
+/// An SPI that became pending while the distributor was disabled reaches
+/// the vCPU once the guest enables the distributor with its own MMIO write,
+/// as the GIC keeps the pending state: the suspended vCPU wakes, the line
+/// left as it was. (Userspace's write of GICD_CTLR restores the register
+/// only: `vgic_dist_disabled_no_wakeup`.)
+pub fn vgic_dist_enabled_by_guest_wakes() -> TestResult {
+    let code = guest::dist_reenable(
+        GICD_BASE + u64::from(GICD_CTLR),
+        GICD_CTLR_ARE_NS as u16,
+        (GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_G1) as u16,
+    );
+    let mut vm = vgic_vm(&code, 1)?;
+    vm.gic()?.spi_setup(WAKE_SPI, true)?;
+    // The guest's first store disables the distributor.
+    expect_stage(&mut vm, 1)?;
+    let ctlr = vm.gic()?.dist_read(GICD_CTLR)?;
+    ensure(ctlr & GICD_CTLR_ENABLE_G1 == 0, || {
+        format!("the guest's GICD_CTLR store did not disable the distributor: GICD_CTLR {ctlr:#x}")
+    })?;
+    spi_line(&vm.vm, WAKE_SPI, true)?;
+    // Its second store enables it again.
+    expect_stage(&mut vm, 2)?;
+    let state = dist_state(&vm)?;
+    ensure(
+        vm.gic()?.dist_read(GICD_CTLR)? & GICD_CTLR_ENABLE_G1 != 0,
+        || format!("the guest's GICD_CTLR store did not enable the distributor: {state}"),
+    )?;
+    vm.set_state(0, KVM_MP_STATE_SUSPENDED)?;
+    run_expect_wakeup(&mut vm, 0).map_err(|e| {
+        format!("suspended after the guest enabled its distributor ({state}, its line high): {e}")
+    })?;
+    vm.expect_state(0, KVM_MP_STATE_SUSPENDED)
+}
+
 /// How far ahead the guest arms its virtual timer: far enough that the vCPU
 /// blocks first, even on a slow emulator.
 const VTIMER_DELAY: Duration = Duration::from_millis(2000);
-
-/// The counter frequency, `CNTFRQ_EL0`, which the guest's timer shares.
-fn cntfrq() -> u64 {
-    let f: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effect; Linux lets EL0 read it.
-    unsafe { std::arch::asm!("mrs {}, cntfrq_el0", out(reg) f) };
-    f
-}
 
 pub fn vgic_vtimer_wakes() -> TestResult {
     let ticks = cntfrq() * VTIMER_DELAY.as_millis() as u64 / 1000;

@@ -532,6 +532,15 @@ pub fn give_up_on_kvm_run() -> ! {
     ))
 }
 
+/// The counter frequency, `CNTFRQ_EL0`, which the guest's timer and
+/// virtual count share.
+pub fn cntfrq() -> u64 {
+    let f: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effect; Linux lets EL0 read it.
+    unsafe { std::arch::asm!("mrs {}, cntfrq_el0", out(reg) f) };
+    f
+}
+
 /// CPU time the calling thread has used.
 pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
