@@ -223,7 +223,8 @@ $(PIMAGE): $(WT_CONFIGS) $(PROJ)/tools/tree/pristine.sh \
 
 # The binaries the gate runs, not the whole kselftest package: a change to
 # the suspend selftests alone (vcpu_suspend_rs) does not boot it again.
-GATE_BINS = $(addprefix $(KSFT_INSTALL)/kvm/,$(shell sed -n 's/^\([^# ][^ ]*\).*/\1/p' $(GATE_LIST)))
+GATE_BINS = $(patsubst /kselftest/%,$(KSFT_INSTALL)/%,$(sort $(shell $(PY) -m harness.ktap list gate \
+	$(GATE_LIST) | cut -d' ' -f3)))
 GATE_INPUTS = $(PIMAGE) $(B)/Image $(GATE_BINS) $(GATE_LIST) $(BASELINE) \
 	$(PROJ)/tools/checks/gate.py $(PROJ)/tools/harness $(BOOT_TOOLS)
 GATE_PY  = $(PY) $(PROJ)/tools/checks/gate.py
@@ -331,7 +332,7 @@ lead_boot = $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcp
 	$(QEMU) $(PIMAGE) $(B)/$(1).cpio $(LOGS)/$(1)-console.log $(5); \
 	$(PY) $(PROJ)/tools/checks/reproducer.py $(LOGS)/$(1)-console.log $(B)/$(1).list \
 		--case $(2) --mode $(3) --what $(4)
-LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL)/kvm/$(KSFT_ARCH)/vcpu_suspend $(BOOT_TOOLS) \
+LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL)/kvm/vcpu_suspend $(BOOT_TOOLS) \
 	$(PROJ)/tools/checks/reproducer.py
 .PHONY: leads
 leads: $(PIMAGE) kselftest-tar

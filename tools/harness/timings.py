@@ -78,11 +78,11 @@ def stages(marks_path, path):
     mark before it."""
     with open(marks_path, encoding='utf-8') as f:
         marks = [line.split() for line in f if len(line.split()) == 2]
-    for (_, before), (name, after) in zip(marks, marks[1:]):
-        record(path, f'stage:{name}', max(0, int(after) - int(before)),
-               f"make check's stage {name}")
-    return [(name, int(after) - int(before)) for (_, before), (name, after) in
-            zip(marks, marks[1:])]
+    times = [(name, max(0, int(after) - int(before)))
+             for (_, before), (name, after) in zip(marks, marks[1:])]
+    for name, seconds in times:
+        record(path, f'stage:{name}', seconds, f"make check's stage {name}")
+    return times
 
 
 def human(seconds):
