@@ -2,7 +2,8 @@
 //! The test cases: the semantics of the C selftest, a second client of the
 //! UAPI, plus PSCI SYSTEM_SUSPEND end to end and several vCPUs at once;
 //! the cases with an in-kernel vGICv3 are in `vgic_cases.rs`, the injected
-//! SError's in `serror_cases.rs`.
+//! SError's in `serror_cases.rs`, the PSCI calls KVM answers itself in
+//! `psci_cases.rs`.
 
 use kvm_bindings::{
     KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_STOPPED, KVM_MP_STATE_SUSPENDED, KVM_SYSTEM_EVENT_SUSPEND,
@@ -11,7 +12,7 @@ use kvm_bindings::{
 use crate::guest::{self, GUEST_BASE, MMIO_REPORT, RESUME_OFFSET};
 use crate::model::{Model, OTHER_STATES};
 use crate::psci::{self, CoreState, Decision, PSCI_RET_DENIED, RESUME_PSTATE};
-use crate::{serror_cases, vgic_cases};
+use crate::{psci_cases, serror_cases, vgic_cases};
 use std::time::Duration;
 
 use crate::vm::{
@@ -86,6 +87,21 @@ pub const CASES: &[Case] = &[
     (
         "vgic_signal_sticky_resume",
         vgic_cases::vgic_signal_sticky_resume,
+    ),
+    ("psci_cpu_on_already_on", psci_cases::psci_cpu_on_already_on),
+    ("psci_0_1_cpu_on", psci_cases::psci_0_1_cpu_on),
+    ("psci_cpu_on_bad_mpidr", psci_cases::psci_cpu_on_bad_mpidr),
+    (
+        "psci_affinity_info_levels",
+        psci_cases::psci_affinity_info_levels,
+    ),
+    ("psci_smc32_truncates", psci_cases::psci_smc32_truncates),
+    ("psci_cpu_off_then_on", psci_cases::psci_cpu_off_then_on),
+    ("psci_features", psci_cases::psci_features),
+    ("psci_suspend_chain", psci_cases::psci_suspend_chain),
+    (
+        "psci_suspend_denied_other_on",
+        psci_cases::psci_suspend_denied_other_on,
     ),
 ];
 
@@ -328,7 +344,7 @@ pub fn psci_vm(others_off: bool) -> TestResult<TestVm> {
             vcpus: 2,
             system_suspend: true,
             others_off,
-            vgic: false,
+            ..Default::default()
         },
     )
 }

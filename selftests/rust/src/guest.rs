@@ -369,6 +369,65 @@ pub fn hvc_timer(fn_id: u32) -> Vec<u32> {
     code
 }
 
+/// Where `psci_caller()`'s call loop reports x0 after each `HVC #0`.
+pub const CALL_REPORT: u64 = MMIO_REPORT;
+/// Offset in guest memory of `psci_caller()`'s first entry point.
+pub const ENTRY_A: u64 = RESUME_OFFSET;
+/// Offset in guest memory of `psci_caller()`'s second entry point.
+pub const ENTRY_B: u64 = 0x200;
+/// Where the code at `ENTRY_A` reports x0.
+pub const REPORT_A: u64 = MMIO_REPORT + 8;
+/// Where the code at `ENTRY_B` reports x0.
+pub const REPORT_B: u64 = MMIO_REPORT + 16;
+/// Where the code at `ENTRY_A` reports a CPU_OFF that returned.
+pub const REPORT_OFF_RETURNED: u64 = MMIO_REPORT + 24;
+
+/// "call loop": the host sets x0-x3 before each `KVM_RUN`; the guest makes
+/// the SMCCC call and reports x0 at `CALL_REPORT`. The `KVM_RUN` after the
+/// report completes its store and goes round to the next call.
+///
+/// ```text
+///     mov  x9, #CALL_REPORT
+/// 1:  hvc  #0
+///     str  x0, [x9]
+///     b    1b
+/// ```
+pub fn call_loop() -> Vec<u32> {
+    let mut code = load_imm64(9, CALL_REPORT).to_vec();
+    code.extend([HVC_0, str_x(0, 9), b(-2)]);
+    code
+}
+
+/// The call loop at `GUEST_BASE`, and two PSCI entry points: `ENTRY_A`
+/// reports x0 (the context id) at `REPORT_A`, then calls `cpu_off` (the
+/// CPU_OFF function id) and, should it return, reports x0 at
+/// `REPORT_OFF_RETURNED`; `ENTRY_B` reports x0 at `REPORT_B` and spins.
+///
+/// ```text
+/// ENTRY_A:
+///     mov  x9, #REPORT_A ; str x0, [x9]
+///     mov  x0, #cpu_off ; hvc #0
+///     mov  x9, #REPORT_OFF_RETURNED ; str x0, [x9]
+///     b    .
+/// ENTRY_B:
+///     mov  x9, #REPORT_B ; str x0, [x9]
+///     b    .
+/// ```
+pub fn psci_caller(cpu_off: u32) -> Vec<u32> {
+    let mut code = call_loop();
+    code.resize((ENTRY_A / 4) as usize, B_SELF);
+    code.extend(load_imm64(9, REPORT_A));
+    code.push(str_x(0, 9));
+    code.extend(load_imm64(0, cpu_off.into()));
+    code.push(HVC_0);
+    code.extend(load_imm64(9, REPORT_OFF_RETURNED));
+    code.extend([str_x(0, 9), B_SELF]);
+    code.resize((ENTRY_B / 4) as usize, B_SELF);
+    code.extend(load_imm64(9, REPORT_B));
+    code.extend([str_x(0, 9), B_SELF]);
+    code
+}
+
 /// Guest code as the bytes to copy into guest memory (little endian).
 pub fn to_bytes(code: &[u32]) -> Vec<u8> {
     code.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -461,5 +520,16 @@ mod tests {
         assert_eq!(&code[entry..entry + 4], &load_imm64(9, MMIO_REPORT + 8));
         assert_eq!(code[entry + 4], str_x(0, 9));
         assert!((code.len() * 4) as u64 <= GUEST_SIZE);
+    }
+
+    #[test]
+    fn call_loop_goes_back_to_its_hvc() {
+        let code = call_loop();
+        assert_eq!(code[4], HVC_0);
+        assert_eq!(code[5], str_x(0, 9));
+        assert_eq!(code[6], b(-2));
+        let p = psci_caller(0x8400_0002);
+        assert_eq!(p[(ENTRY_A / 4) as usize], load_imm64(9, REPORT_A)[0]);
+        assert_eq!(p[(ENTRY_B / 4) as usize], load_imm64(9, REPORT_B)[0]);
     }
 }

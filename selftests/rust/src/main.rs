@@ -37,6 +37,10 @@ mod demo;
 #[cfg(target_arch = "aarch64")]
 mod fuzz;
 #[cfg(target_arch = "aarch64")]
+mod psci_call;
+#[cfg(target_arch = "aarch64")]
+mod psci_cases;
+#[cfg(target_arch = "aarch64")]
 mod serror_cases;
 #[cfg(target_arch = "aarch64")]
 mod stress;
@@ -88,18 +92,18 @@ impl Mode {
                 };
                 Mode::Stress(secs as u64, vcpus)
             }
-            Some("--fuzz") => {
+            Some(m @ "--fuzz") => {
                 let seed = match arg(1).map(str::parse::<u64>) {
                     None => std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(1, |d| d.as_secs()),
                     Some(Ok(n)) => n,
-                    Some(Err(_)) => return Err("--fuzz takes a numeric SEED".into()),
+                    Some(Err(_)) => return Err(format!("{m} takes a numeric SEED")),
                 };
                 let steps = match arg(2).map(str::parse::<u64>) {
                     None => 2000,
                     Some(Ok(n)) if n > 0 => n,
-                    Some(_) => return Err("--fuzz takes a positive number of STEPS".into()),
+                    Some(_) => return Err(format!("{m} takes a positive number")),
                 };
                 Mode::Fuzz(seed, steps)
             }

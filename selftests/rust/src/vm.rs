@@ -185,6 +185,8 @@ pub struct VmOpts {
     pub others_off: bool,
     /// Give the VM an in-kernel vGICv3 (`crate::vgic::Vgic::new`).
     pub vgic: bool,
+    /// Leave `KVM_ARM_VCPU_PSCI_0_2` out: the vCPUs get KVM's PSCI 0.1.
+    pub psci_0_1: bool,
 }
 
 /// A VM with guest code at `GUEST_BASE` and its vCPUs.
@@ -329,7 +331,9 @@ impl TestVm {
         this.vm
             .get_preferred_target(&mut init)
             .map_err(|e| format!("KVM_ARM_PREFERRED_TARGET: {e}"))?;
-        init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+        if !opts.psci_0_1 {
+            init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+        }
         for id in 0..opts.vcpus.max(1) {
             let vcpu = this
                 .vm
