@@ -428,6 +428,38 @@ pub fn psci_caller(cpu_off: u32) -> Vec<u32> {
     code
 }
 
+/// `ELR_EL1`: where an exception to EL1 was taken from.
+pub const ELR_EL1: SysReg = [3, 0, 4, 0, 1];
+
+/// Where `vector_table()` entry `off` reports `ELR_EL1`.
+pub const VECTOR_REPORT: u64 = MMIO_REPORT + 0x1000;
+
+/// "vector table" for address `base` (2 KiB aligned): each of the 16
+/// entries reports `ELR_EL1` at `VECTOR_REPORT + offset` and then jumps to
+/// `target`, so that an exception (an entry point that is not code, a PC
+/// outside memory) ends in an exit the VMM sees, not in a loop.
+///
+/// ```text
+/// each entry, at base + off:
+///     mrs  x11, elr_el1
+///     mov  x10, #(VECTOR_REPORT + off)
+///     str  x11, [x10]
+///     b    target
+/// ```
+pub fn vector_table(base: u64, target: u64) -> Vec<u32> {
+    let mut code = Vec::new();
+    for off in (0..0x800u64).step_by(0x80) {
+        let mut entry = vec![mrs(11, ELR_EL1)];
+        entry.extend(load_imm64(10, VECTOR_REPORT + off));
+        entry.push(str_x(11, 10));
+        let here = base + off + 4 * entry.len() as u64;
+        entry.push(b(((target as i64 - here as i64) / 4) as i32));
+        code.extend(&entry);
+        code.resize(code.len() + 0x80 / 4 - entry.len(), B_SELF);
+    }
+    code
+}
+
 /// Guest code as the bytes to copy into guest memory (little endian).
 pub fn to_bytes(code: &[u32]) -> Vec<u8> {
     code.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -531,5 +563,17 @@ mod tests {
         let p = psci_caller(0x8400_0002);
         assert_eq!(p[(ENTRY_A / 4) as usize], load_imm64(9, REPORT_A)[0]);
         assert_eq!(p[(ENTRY_B / 4) as usize], load_imm64(9, REPORT_B)[0]);
+    }
+
+    #[test]
+    fn vectors_branch_to_the_target() {
+        let code = vector_table(0, GUEST_BASE);
+        assert_eq!(code.len() * 4, 0x800);
+        assert_eq!(mrs(11, ELR_EL1), 0xd538_402b); // mrs x11, elr_el1
+        for off in (0..0x800usize).step_by(0x80) {
+            let at = off / 4 + 6;
+            let words = ((code[at] << 6) as i32) >> 6;
+            assert_eq!(off as i64 + 4 * (6 + words as i64), GUEST_BASE as i64);
+        }
     }
 }

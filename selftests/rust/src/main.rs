@@ -13,6 +13,8 @@
 //!        vcpu_suspend_rs --stress SECONDS [VCPUS]  bounded stress, KTAP
 //!        vcpu_suspend_rs --fuzz [SEED [STEPS]]  random operations checked
 //!                                    against the model, KTAP
+//!        vcpu_suspend_rs --psci-diff [SEED [CALLS]]  random PSCI calls on
+//!                                    the C and the Rust PSCI, compared, KTAP
 
 // On a host, only the unit tests use these.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -40,6 +42,8 @@ mod fuzz;
 mod psci_call;
 #[cfg(target_arch = "aarch64")]
 mod psci_cases;
+#[cfg(target_arch = "aarch64")]
+mod psci_diff;
 #[cfg(target_arch = "aarch64")]
 mod serror_cases;
 #[cfg(target_arch = "aarch64")]
@@ -72,6 +76,8 @@ enum Mode {
     Stress(u64, usize),
     /// `--fuzz [SEED [STEPS]]`.
     Fuzz(u64, u64),
+    /// `--psci-diff [SEED [CALLS]]`.
+    PsciDiff(u64, u64),
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -92,7 +98,7 @@ impl Mode {
                 };
                 Mode::Stress(secs as u64, vcpus)
             }
-            Some(m @ "--fuzz") => {
+            Some(m @ ("--fuzz" | "--psci-diff")) => {
                 let seed = match arg(1).map(str::parse::<u64>) {
                     None => std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -105,7 +111,11 @@ impl Mode {
                     Some(Ok(n)) if n > 0 => n,
                     Some(_) => return Err(format!("{m} takes a positive number")),
                 };
-                Mode::Fuzz(seed, steps)
+                if m == "--fuzz" {
+                    Mode::Fuzz(seed, steps)
+                } else {
+                    Mode::PsciDiff(seed, steps)
+                }
             }
             Some("--bench") => {
                 Mode::Bench(positive(1, 1000).ok_or("--bench takes a positive number of cycles")?)
@@ -214,6 +224,10 @@ fn main() {
         Mode::Fuzz(seed, steps) => {
             signal_handler_or_exit();
             fuzz::run_fuzz(seed, steps)
+        }
+        Mode::PsciDiff(seed, calls) => {
+            signal_handler_or_exit();
+            psci_diff::run_psci_diff(seed, calls)
         }
     };
     std::process::exit(code);

@@ -10,6 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use kvm_bindings::{KVM_MP_STATE_RUNNABLE, KVM_MP_STATE_STOPPED, KVM_MP_STATE_SUSPENDED};
 use kvm_ioctls::VcpuFd;
 
 use crate::vm::{
@@ -100,6 +101,16 @@ pub fn run_watched(vcpu: &mut VcpuFd) -> TestResult<Watched> {
             asleep,
         })
     })
+}
+
+/// Short names of the arm64 mp_states, for traces.
+pub fn mp_short(state: u32) -> &'static str {
+    match state {
+        KVM_MP_STATE_RUNNABLE => "ON",
+        KVM_MP_STATE_STOPPED => "OFF",
+        KVM_MP_STATE_SUSPENDED => "SUSP",
+        _ => "?",
+    }
 }
 
 /// `KVM_GET_MP_STATE` of every vCPU.
