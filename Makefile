@@ -169,7 +169,8 @@ rust-selftest-host: setup
 	$(call verdict,$(RESULTS)/rust-host.ktap)
 
 # The test initramfs: the whole kselftest package at /kselftest. The main
-# boot's list (check.list) runs both suspend selftests on the Rust path and
+# boot's list (check.list) runs both suspend selftests and upstream
+# psci_test on the Rust path (suspend and PSCI) and
 # on the C one (the A/B switch, tools/tree/ab), the bench smoke, the
 # stress, the fuzzer, run_kselftest.sh and the Linux-guest suspends. The
 # debug kernel's list (debug.list, made by check-debug) adds the programs of
@@ -178,6 +179,7 @@ KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
 initramfs: kselftest-tar vmm $(L2_INITRD)
 	@{ $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend,120,vcpu_suspend); \
 	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,120,vcpu_suspend_rs); \
+	   $(call on_both,kvm/$(KSFT_ARCH)/psci_test,60,psci_test); \
 	   $(call list_one,bench-smoke,120,/kselftest/kvm/vcpu_suspend_rs --bench-smoke); \
 	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \

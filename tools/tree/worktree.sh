@@ -49,6 +49,9 @@ wt_choose_rust() {
 	proj=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 	grep -qx 'config KVM_ARM64_SUSPEND_RUST' "$1/arch/arm64/kvm/Kconfig" || return 0
 	"$1/scripts/config" --file "$2/.config" -e KVM_ARM64_SUSPEND_RUST
+	if grep -qx 'config KVM_ARM64_PSCI_RUST' "$1/arch/arm64/kvm/Kconfig"; then
+		"$1/scripts/config" --file "$2/.config" -e KVM_ARM64_PSCI_RUST
+	fi
 	"$proj/tools/tree/kmake.sh" "$1" "$2" -s olddefconfig >/dev/null
 	grep -qx 'CONFIG_KVM_ARM64_SUSPEND_RUST=y' "$2/.config"
 }

@@ -4,6 +4,9 @@
  * and 7.3), kept next to
  * the Rust one (suspend.rs) to compare the two in one kernel.
  *
+ * The same switch chooses between psci.c's kvm_psci_call() (built as
+ * kvm_psci_call_c() next to the Rust one) and psci_rust.rs's.
+ *
  * kvm-arm.suspend_impl=rust|c on the command line chooses at boot (default
  * rust); /sys/kernel/debug/kvm/suspend_impl shows the choice and, written
  * "rust" or "c", switches at run time. Both implementations keep their
