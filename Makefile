@@ -296,8 +296,8 @@ boot: kernel initramfs
 	@$(call cached,boot,$(LOGS)/console.log,$(B)/Image $(BOOT_INPUTS),\
 		$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log)
 
-# The suspend selftests on both implementations and the stress, with KVM in
-# protected mode (pKVM; hVHE on QEMU's -cpu max): build/Image booted with
+# The suspend selftests and psci_test on both implementations and the
+# stress, with KVM in protected mode (pKVM; hVHE on QEMU's -cpu max): build/Image booted with
 # kvm-arm.mode=protected. The kernel log must say that protected mode is on.
 # Its KUnit results are left out: the main boot of the same kernel has them.
 PROTECTED_INPUTS = $(B)/Image $(B)/protected.list $(KSFT_INSTALL) $(BOOT_TOOLS)
@@ -305,10 +305,11 @@ PROTECTED_INPUTS = $(B)/Image $(B)/protected.list $(KSFT_INSTALL) $(BOOT_TOOLS)
 protected: kernel kselftest-tar
 	@{ $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend,300,vcpu_suspend); \
 	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,300,vcpu_suspend_rs); \
+	   $(call on_both,kvm/$(KSFT_ARCH)/psci_test,120,psci_test); \
 	   $(call on_both,stress,300,vcpu_suspend_rs --stress 10 8); } >$(B)/protected.list
 	@$(call cached,protected,$(LOGS)/protected-console.log,$(PROTECTED_INPUTS),\
 		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/protected.cpio $(B)/protected.list \
-			$(SUSPEND_BINS); \
+			$(SUSPEND_BINS) $(KSFT_INSTALL)/kvm/psci_test:/kselftest/kvm/psci_test; \
 		$(QEMU) $(B)/Image $(B)/protected.cpio $(LOGS)/protected-console.log \
 			kvm-arm.mode=protected)
 	@$(PY) $(PROJ)/tools/report/report.py $(LOGS)/protected-console.log \
