@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Mutation testing of the Rust suspend path.
+"""Mutation testing of the Rust suspend path and PSCI.
 
 For each mutant in selftests/mutants: write the mutated file into the
 "series" worktree (tools/tree/worktree.sh) checked out at the prepared tree's
@@ -19,6 +19,7 @@ Prints a table; exits 1 if a mutant that is not marked equivalent survives.
 --ktap FILE also writes one KTAP result per mutant, for tools/report.py.
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,10 +38,26 @@ ARCH = os.environ.get('KSFT_ARCH') or 'arm64'
 # selftest and the fuzzer, about 6 min more over the 13 mutants (mutants.md
 # has which tests killed which mutant in the last run of each).
 C_SELFTEST = (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), '')
+# The PSCI tests, for every mutant: upstream psci_test, the Rust selftest's
+# PSCI cases (those of cases.rs named psci_*) and the differential fuzzer,
+# which compares the Rust PSCI with the C one call by call.
+RUST_SELFTEST = os.path.join(KSFT, 'vcpu_suspend_rs')
+
+
+def psci_case_names():
+    """The Rust selftest's PSCI cases, from its case table (selftests/rust/src/cases.rs)."""
+    with open(os.path.join(PROJ, 'selftests/rust/src/cases.rs'), encoding='utf-8') as f:
+        return sorted(set(re.findall(r'\("(psci_[a-z0-9_]+)"', f.read())))
+
+
+PSCI_TESTS = [
+    ('psci_test', os.path.join(KSFT, 'psci_test'), ''),
+    ('psci_rs', RUST_SELFTEST, ' '.join(psci_case_names())),
+    ('psci-diff', RUST_SELFTEST, '--psci-diff 1 1000'),
+]
 TEST_SETS = {
-    'c': [C_SELFTEST],
-    'all': [
-        C_SELFTEST,
+    'c': [C_SELFTEST] + PSCI_TESTS,
+    'all': [C_SELFTEST] + PSCI_TESTS + [
         (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
         # The fuzzer, with the seed and budget of make check's but shorter.
         ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
@@ -188,11 +205,12 @@ def main(argv):
     rows, bad = [], 0
     tree = worktree(log)
     # Build order, not report order: the mutants of one file one after the
-    # other, the abstraction's (rust/kernel/kvm.rs, which every Rust object
-    # depends on) last, so that restoring a file rebuilds the kernel crate
-    # only between two of its own mutants, not before a suspend.rs one.
+    # other, the abstraction's (rust/kernel/, which every Rust object depends
+    # on) last, so that restoring a file rebuilds the kernel crate only
+    # between two of its own mutants, not before a suspend.rs or psci_rust.rs
+    # one.
     def build_order(i):
-        return mutants[i]['file'] != 'rust/arm64/suspend.rs', mutants[i]['file'], i
+        return mutants[i]['file'].startswith('rust/kernel/'), mutants[i]['file'], i
     order = sorted(range(len(mutants)), key=build_order)
     built = {}
     # make results-docs reads which tests were booted from this line.
