@@ -428,6 +428,30 @@ pub fn psci_caller(cpu_off: u32) -> Vec<u32> {
     code
 }
 
+/// Offset in guest memory of `call_loop_x0_entry()`'s entry point.
+pub const X0_ENTRY: u64 = 0x40;
+/// Where the code at `X0_ENTRY` reports x0.
+pub const X0_REPORT: u64 = MMIO_REPORT + 0x20;
+
+/// The call loop, and at `X0_ENTRY` an entry point for CPU_ON that
+/// reports x0 at `X0_REPORT` before it goes to the loop. The words between are zero, UDF, as the rest of
+/// the memory.
+///
+/// ```text
+/// X0_ENTRY:
+///     mov  x10, #X0_REPORT
+///     str  x0, [x10]
+///     b    GUEST_BASE
+/// ```
+pub fn call_loop_x0_entry() -> Vec<u32> {
+    let mut code = call_loop();
+    code.resize((X0_ENTRY / 4) as usize, 0);
+    code.extend(load_imm64(10, X0_REPORT));
+    code.push(str_x(0, 10));
+    code.push(b(-(code.len() as i32)));
+    code
+}
+
 /// `ELR_EL1`: where an exception to EL1 was taken from.
 pub const ELR_EL1: SysReg = [3, 0, 4, 0, 1];
 
@@ -563,6 +587,17 @@ mod tests {
         let p = psci_caller(0x8400_0002);
         assert_eq!(p[(ENTRY_A / 4) as usize], load_imm64(9, REPORT_A)[0]);
         assert_eq!(p[(ENTRY_B / 4) as usize], load_imm64(9, REPORT_B)[0]);
+    }
+
+    #[test]
+    fn x0_entry_goes_to_the_loop() {
+        let code = call_loop_x0_entry();
+        let at = (X0_ENTRY / 4) as usize;
+        assert_eq!(code[at..at + 4], load_imm64(10, X0_REPORT));
+        assert_eq!(code[at + 4], str_x(0, 10));
+        let words = ((code[at + 5] << 6) as i32) >> 6;
+        assert_eq!(at as i32 + 5 + words, 0);
+        assert!(code[call_loop().len()..at].iter().all(|&w| w == 0));
     }
 
     #[test]

@@ -23,7 +23,7 @@ const POLL: Duration = Duration::from_millis(1);
 /// How many looks in a row must find it asleep before it is signalled: a
 /// run that returns soon may sleep briefly on a lock; a CPU_OFF's does not
 /// wake up by itself.
-const ASLEEP_LOOKS: u32 = 3;
+const ASLEEP_LOOKS: u32 = 5;
 
 /// The scheduler state of thread `tid` of this process, from
 /// `/proc/self/task/TID/stat` (`R`, `S`, `D`...), read through `file`.

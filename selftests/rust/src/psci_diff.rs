@@ -5,10 +5,13 @@
 //! `KVM_CAP_ARM_SYSTEM_SUSPEND`), runs once on the C implementation and
 //! once on the Rust one (`/sys/kernel/debug/kvm/suspend_impl`, a fresh VM
 //! each), and the two records are compared call by call: the caller's
-//! x0-x3 and PC, what `KVM_RUN` gave, and every vCPU's mp_state.
+//! x0-x3, what `KVM_RUN` gave, and every vCPU's mp_state, PC and x0 (read
+//! after each call, which applies a CPU_ON's reset at once: the target's
+//! entry point and context id show in the CPU_ON's record).
 //!
-//! The guest is the call loop (`guest::call_loop()`, x0-x3 set by the
-//! host) at `GUEST_BASE`, and a vector table at IPA 0 (VBAR_EL1's reset
+//! The guest is the call loop (`guest::call_loop_x0_entry()`, x0-x3 set
+//! by the host) at `GUEST_BASE`, with a second entry point for CPU_ON
+//! that reports x0 and goes to the loop, and a vector table at IPA 0 (VBAR_EL1's reset
 //! value) in a read-only slot: a vCPU that CPU_ON started at an entry
 //! point that is no code (memory is zero, UDF) or outside memory takes an
 //! exception, reports it and goes back to the loop. Each call runs with the
@@ -29,7 +32,7 @@ use crate::psci::fid;
 use crate::psci_call::{args_of, mp_short, run_watched, set_args, show_args, states};
 use crate::psci_cases::PSCI_VERSION_REG;
 use crate::rng::Rng;
-use crate::vm::{pc_reg, Exit, TestResult, TestVm, VmOpts};
+use crate::vm::{pc_reg, xreg, Exit, TestResult, TestVm, VmOpts};
 
 /// Size of the read-only slot at IPA 0 that holds the vector table.
 const LOW_SIZE: u64 = 0x1_0000;
@@ -85,7 +88,7 @@ struct DiffVm {
 impl DiffVm {
     fn new(c: VmConfig) -> TestResult<Self> {
         let vm = TestVm::new(
-            &guest::call_loop(),
+            &guest::call_loop_x0_entry(),
             VmOpts {
                 vcpus: c.vcpus,
                 system_suspend: c.system_suspend,
@@ -141,16 +144,45 @@ struct Call {
     irq: bool,
 }
 
+/// The ids psci.c answers other than CPU_ON, CPU_OFF and AFFINITY_INFO.
+const LISTED: [u32; 14] = [
+    fid::PSCI_VERSION,
+    fid::CPU_SUSPEND,
+    fid::CPU_SUSPEND64,
+    fid::MIGRATE_INFO_TYPE,
+    fid::SYSTEM_OFF,
+    fid::SYSTEM_RESET,
+    fid::PSCI_FEATURES,
+    fid::SYSTEM_SUSPEND,
+    fid::SYSTEM_SUSPEND64,
+    fid::SYSTEM_RESET2,
+    fid::SYSTEM_RESET2_64,
+    fid::SYSTEM_OFF2,
+    fid::SYSTEM_OFF2_64,
+    fid::SMCCC_VERSION,
+];
+
+/// One of `ids`.
+fn one_of(rng: &mut Rng, ids: &[u32]) -> u32 {
+    ids[rng.below(ids.len() as u64) as usize]
+}
+
+/// An id of PSCI's two ranges, 0x00-0x1f.
+fn psci_range(rng: &mut Rng) -> u32 {
+    one_of(rng, &[0x8400_0000, 0xc400_0000]) | rng.below(0x20) as u32
+}
+
 /// A function id: mostly PSCI's and KVM's, sometimes anything near them.
 fn random_fid(rng: &mut Rng) -> u64 {
     let f = match rng.below(20) {
-        0..=4 => [fid::CPU_ON, fid::CPU_ON64, fid::KVM_0_1_CPU_ON][rng.below(3) as usize],
-        5..=6 => [fid::CPU_OFF, fid::KVM_0_1_CPU_OFF][rng.below(2) as usize],
-        7..=9 => [fid::AFFINITY_INFO, fid::AFFINITY_INFO64][rng.below(2) as usize],
-        10..=14 => [0x8400_0000, 0xc400_0000][rng.below(2) as usize] | rng.below(0x20) as u32,
+        0..=3 => one_of(rng, &[fid::CPU_ON, fid::CPU_ON64, fid::KVM_0_1_CPU_ON]),
+        4..=5 => one_of(rng, &[fid::CPU_OFF, fid::KVM_0_1_CPU_OFF]),
+        6..=7 => one_of(rng, &[fid::AFFINITY_INFO, fid::AFFINITY_INFO64]),
+        8..=11 => one_of(rng, &LISTED),
+        12..=14 => psci_range(rng),
         15 => fid::KVM_0_1_BASE + rng.below(5) as u32,
-        16 => [fid::SMCCC_VERSION, fid::SMCCC_ARCH_FEATURES][rng.below(2) as usize],
-        17 => [0x8400_0000, 0xc400_0000][rng.below(2) as usize] | rng.below(0x1_0000) as u32,
+        16 => one_of(rng, &[fid::SMCCC_VERSION, fid::SMCCC_ARCH_FEATURES]),
+        17 => one_of(rng, &[0x8400_0000, 0xc400_0000]) | rng.below(0x1_0000) as u32,
         18 => fid::PSCI_FEATURES,
         _ => rng.next() as u32,
     };
@@ -199,17 +231,27 @@ impl Call {
     fn random(rng: &mut Rng, vcpus: usize) -> Self {
         let pick = rng.next();
         let x0 = random_fid(rng);
-        let x1 = if rng.below(5) == 0 {
-            random_fid(rng)
-        } else {
-            random_target(rng, vcpus)
+        let x1 = match x0 as u32 {
+            // The id PSCI_FEATURES is asked about: mostly one of PSCI's.
+            fid::PSCI_FEATURES | fid::SMCCC_ARCH_FEATURES if rng.below(4) != 0 => {
+                u64::from(if rng.below(2) == 0 {
+                    one_of(rng, &LISTED)
+                } else {
+                    psci_range(rng)
+                })
+            }
+            _ if rng.below(5) == 0 => random_fid(rng),
+            _ => random_target(rng, vcpus),
         };
         let x2 = match x0 as u32 {
             fid::AFFINITY_INFO | fid::AFFINITY_INFO64 if rng.below(4) != 0 => rng.below(6),
-            fid::CPU_ON | fid::CPU_ON64 | fid::KVM_0_1_CPU_ON if rng.below(2) == 0 => GUEST_BASE,
+            // Mostly the entry that reports x0, then goes to the loop.
+            fid::CPU_ON | fid::CPU_ON64 | fid::KVM_0_1_CPU_ON if rng.below(3) != 0 => {
+                GUEST_BASE + guest::X0_ENTRY
+            }
             _ => random_x2(rng),
         };
-        // The context id is the started vCPU's x0: its first call's id.
+        // The context id: an id (as a first call would take) or anything.
         let x3 = if rng.below(2) == 0 {
             random_fid(rng)
         } else {
@@ -230,26 +272,38 @@ struct Record {
     exit: Exit,
     /// `system_event.data[0]` of a system event.
     data0: Option<u64>,
-    signalled: bool,
+    /// Signalled by the watchdog: `Some(true)` once seen asleep,
+    /// `Some(false)` after `RETURN_TIMEOUT`.
+    signalled: Option<bool>,
     regs: [u64; 4],
-    pc: u64,
+    /// PC and x0 of every vCPU: KVM applies a CPU_ON's reset (entry
+    /// point, context id) at the target's next `KVM_GET_ONE_REG`.
+    cpus: Vec<(u64, u64)>,
     mp: Vec<u32>,
 }
 
 impl std::fmt::Display for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mp: Vec<&str> = self.mp.iter().map(|&m| mp_short(m)).collect();
         let data0 = self.data0.map(|d| format!(", data[0] {d:#x}"));
-        let signalled = if self.signalled { " (signalled)" } else { "" };
+        let signalled = match self.signalled {
+            Some(true) => " (signalled, seen asleep)",
+            Some(false) => " (signalled after RETURN_TIMEOUT)",
+            None => "",
+        };
+        let cpus: Vec<String> = self
+            .cpus
+            .iter()
+            .zip(&self.mp)
+            .map(|(&(pc, x0), &m)| format!("{} pc={pc:#x} x0={x0:#x}", mp_short(m)))
+            .collect();
         write!(
             f,
-            "vCPU {}: {}{}{signalled}; after: {} pc={:#x}; mp_states [{}]",
+            "vCPU {}: {}{}{signalled}; after: {}; vCPUs [{}]",
             self.caller,
             self.exit,
             data0.unwrap_or_default(),
             show_args(&self.regs),
-            self.pc,
-            mp.join(" ")
+            cpus.join(", ")
         )
     }
 }
@@ -289,9 +343,11 @@ fn make_call(vm: &mut TestVm, call: &Call) -> TestResult<Option<Record>> {
         caller: i,
         data0: event_data0(vm, i, &w.exit),
         exit: w.exit,
-        signalled: w.signalled,
+        signalled: w.signalled.then_some(w.asleep),
         regs: args_of(vm, i)?,
-        pc: vm.get_reg(i, pc_reg())?,
+        cpus: (0..vm.vcpus.len())
+            .map(|j| Ok((vm.get_reg(j, pc_reg())?, vm.get_reg(j, xreg(0))?)))
+            .collect::<TestResult<_>>()?,
         mp: states(vm)?,
     }))
 }
@@ -348,20 +404,28 @@ fn summary(steps: &[Step]) -> String {
             }
     };
     format!(
-        "x0 reported: {} SUCCESS/ON, {} OFF, {} NOT_SUPPORTED, {} INVALID_PARAMS, {} ALREADY_ON; {} system events, {} vector reports, {} signalled",
+        "x0 reported: {} SUCCESS/ON, {} OFF, {} NOT_SUPPORTED, {} INVALID_PARAMS, {} ALREADY_ON; {} system events, {} x0-entry reports, {} vector reports, {} signalled",
         count(&|r| report(r, 0)),
         count(&|r| report(r, 1)),
         count(&|r| report(r, -1)),
         count(&|r| report(r, -2)),
         count(&|r| report(r, -4)),
         count(&|r| matches!(r.exit, Exit::SystemEvent { .. })),
+        count(&|r| matches!(r.exit, Exit::Mmio { addr, .. } if addr == guest::X0_REPORT)),
         count(&|r| matches!(r.exit, Exit::Mmio { addr, .. } if addr >= guest::VECTOR_REPORT)),
-        count(&|r| r.signalled),
+        count(&|r| r.signalled.is_some()),
     )
 }
 
-/// Both traces, compared; the report line, or the first divergence.
-fn diff(seed: u64, calls: u64) -> TestResult<String> {
+/// The first call whose records differ, described; `timing` if a
+/// watchdog's signal ended either run (which the timing may decide).
+struct Divergence {
+    what: String,
+    timing: bool,
+}
+
+/// Both traces, compared: the report line, or the first divergence.
+fn diff_once(seed: u64, calls: u64) -> TestResult<Result<String, Divergence>> {
     let start = Instant::now();
     select("c")?;
     let (c, vms) = trace(seed, calls)?;
@@ -378,22 +442,43 @@ fn diff(seed: u64, calls: u64) -> TestResult<String> {
             .iter()
             .map(|s| format!("  {}: {}", show_args(&s.call.args), s.record))
             .collect();
-        return Err(format!(
-            "call {compared} diverges (replay: vcpu_suspend_rs --psci-diff {seed} {calls}); {compared} calls agreed\nVM {:?}, call {} irq {}\nC:    {}\nRust: {}\nthe calls before (C):\n{}",
-            a.vm,
-            show_args(&a.call.args),
-            a.call.irq,
-            a.record,
-            b.record,
-            before.join("\n")
-        ));
+        return Ok(Err(Divergence {
+            what: format!(
+                "call {compared} diverges (replay: vcpu_suspend_rs --psci-diff {seed} {calls}); {compared} calls agreed\nVM {:?}, call {} irq {}\nC:    {}\nRust: {}\nthe calls before (C):\n{}",
+                a.vm,
+                show_args(&a.call.args),
+                a.call.irq,
+                a.record,
+                b.record,
+                before.join("\n")
+            ),
+            timing: a.record.signalled.is_some() || b.record.signalled.is_some(),
+        }));
     }
-    Ok(format!(
+    Ok(Ok(format!(
         "{compared} calls compared, 0 divergences, {vms} VMs, C {:.1} s, both {:.1} s; {}",
         c_time.as_secs_f64(),
         start.elapsed().as_secs_f64(),
         summary(&c)
-    ))
+    )))
+}
+
+/// [`diff_once`]; a divergence at a signalled run is printed and the
+/// whole comparison made once more, which decides.
+fn diff(seed: u64, calls: u64) -> TestResult<String> {
+    match diff_once(seed, calls)? {
+        Ok(line) => Ok(line),
+        Err(d) if d.timing => {
+            for line in d.what.lines() {
+                println!("# {line}");
+            }
+            println!("# a watchdog's signal ended one of these runs: comparing again");
+            diff_once(seed, calls)?
+                .map(|line| format!("{line} (the second time)"))
+                .map_err(|d| d.what)
+        }
+        Err(d) => Err(d.what),
+    }
 }
 
 /// Runs the differential fuzzer and prints its KTAP; returns the exit code.
