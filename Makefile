@@ -172,7 +172,8 @@ rust-selftest-host: setup
 # boot's list (check.list) runs both suspend selftests and upstream
 # psci_test on the Rust path (suspend and PSCI) and
 # on the C one (the A/B switch, tools/tree/ab), the bench smoke, the
-# stress, the fuzzer, run_kselftest.sh and the Linux-guest suspends. The
+# stress, the fuzzer, the PSCI differential fuzzer, run_kselftest.sh and the
+# Linux-guest suspends. The
 # debug kernel's list (debug.list, made by check-debug) adds the programs of
 # selftests/kvm.list, which make check runs on our kernel in the gate.
 KSFT_RUN := kvm:vcpu_suspend kvm:vcpu_suspend_rs
@@ -183,6 +184,7 @@ initramfs: kselftest-tar vmm $(L2_INITRD)
 	   $(call list_one,bench-smoke,120,/kselftest/kvm/vcpu_suspend_rs --bench-smoke); \
 	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \
+	   $(call list_one,psci-diff,300,/kselftest/kvm/vcpu_suspend_rs --psci-diff $(FUZZ_SEED) $(PSCI_DIFF_CALLS)); \
 	   $(call list_one,run_kselftest.sh,600,/kselftest/run_kselftest.sh $(addprefix -t ,$(KSFT_RUN))); \
 	   $(LINUX_SUSPEND_LIST); \
 	 } >$(B)/check.list
@@ -519,6 +521,9 @@ linux-suspend: kernel vmm $(L2_INITRD)
 # from a new seed every time (printed; FUZZ_SEED=N replays). make check
 # runs 3000 steps from the fixed FUZZ_SEED, so that CI is reproducible.
 FUZZ_SEED ?= 1
+# make check's differential fuzzer of PSCI (the C and the Rust one compared
+# call by call, selftests/rust/src/psci_diff.rs): calls per run.
+PSCI_DIFF_CALLS ?= 3000
 FUZZ_STEPS ?= 50000
 .PHONY: fuzz
 fuzz: kselftest-tar
