@@ -81,35 +81,49 @@ pub fn ticks_to_ns(ticks: u64, freq: u64) -> f64 {
 }
 
 #[cfg(target_arch = "aarch64")]
-pub use measure::run_exit_bench;
+pub use measure::{run_exit_bench, sample_timed_calls};
 
 #[cfg(target_arch = "aarch64")]
 mod measure {
+    use kvm_ioctls::VcpuFd;
+
     use super::{ticks_to_ns, Summary, WARMUP};
     use crate::guest::{self, HVC_RET_REPORT, MMIO_REPORT, SMCCC_VERSION};
     use crate::vm::{cntfrq, ensure, Exit, RunThread, TestResult, TestVm};
 
-    /// `--exit-bench N`: `N` timed hypercalls after `WARMUP`; prints the line.
-    pub fn run_exit_bench(n: usize) -> TestResult {
-        let freq = cntfrq();
-        ensure(freq > 0, || "CNTFRQ_EL0 reads 0".to_string())?;
-        let mut vm = TestVm::one(&guest::hvc_timer(SMCCC_VERSION))?;
+    /// The samples of [`sample_timed_calls`]: the calls' and their
+    /// `KVM_RUN`s' times, in ns.
+    pub struct Timed {
+        /// What the first, untimed, call returned in x0.
+        pub first_x0: u64,
+        /// Each timed call, as the guest counted it.
+        pub hvc_ns: Vec<f64>,
+        /// The wall time of the `KVM_RUN` of each.
+        pub run_ns: Vec<f64>,
+    }
+
+    /// Runs `vcpu`, whose guest runs `guest::hvc_timer_args()`: takes the
+    /// first call's x0, which `check` must accept, then `n` timed calls
+    /// after `WARMUP`, with ticks of `freq` Hz.
+    pub fn sample_timed_calls(
+        vcpu: &mut VcpuFd,
+        n: usize,
+        freq: u64,
+        check: impl FnOnce(u64) -> TestResult,
+    ) -> TestResult<Timed> {
         let (mut hvc_ns, mut run_ns) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let version = std::thread::scope(|s| -> TestResult<u64> {
-            let t = RunThread::idle(s, &mut vm.vcpus[0])?;
+        let first_x0 = std::thread::scope(|s| -> TestResult<u64> {
+            let t = RunThread::idle(s, vcpu)?;
             t.start()?;
-            let version = match t.finish()?.exit {
+            let first_x0 = match t.finish()?.exit {
                 Exit::Mmio { addr, data } if addr == HVC_RET_REPORT => data,
                 other => {
                     return Err(format!(
-                        "the guest's first SMCCC_VERSION call: expected its x0 written to {HVC_RET_REPORT:#x}, got {other:?}"
+                        "the guest's first call: expected its x0 written to {HVC_RET_REPORT:#x}, got {other:?}"
                     ))
                 }
             };
-            // SMCCC_RET_NOT_SUPPORTED is -1; a version is 0x10000 or more.
-            ensure((0x1_0000..=0x7fff_ffff).contains(&version), || {
-                format!("SMCCC_VERSION returned {version:#x}, not a version: KVM did not answer the call")
-            })?;
+            check(first_x0)?;
             for i in 0..WARMUP + n {
                 t.start()?;
                 let ran = t.finish()?;
@@ -127,12 +141,31 @@ mod measure {
                     run_ns.push(ran.wall().as_secs_f64() * 1e9);
                 }
             }
-            Ok(version)
+            Ok(first_x0)
         })?;
-        let (Some(hvc), Some(run)) = (Summary::of(&hvc_ns), Summary::of(&run_ns)) else {
+        Ok(Timed {
+            first_x0,
+            hvc_ns,
+            run_ns,
+        })
+    }
+
+    /// `--exit-bench N`: `N` timed hypercalls after `WARMUP`; prints the line.
+    pub fn run_exit_bench(n: usize) -> TestResult {
+        let freq = cntfrq();
+        ensure(freq > 0, || "CNTFRQ_EL0 reads 0".to_string())?;
+        let mut vm = TestVm::one(&guest::hvc_timer(SMCCC_VERSION))?;
+        let timed = sample_timed_calls(&mut vm.vcpus[0], n, freq, |version| {
+            // SMCCC_RET_NOT_SUPPORTED is -1; a version is 0x10000 or more.
+            ensure((0x1_0000..=0x7fff_ffff).contains(&version), || {
+                format!("SMCCC_VERSION returned {version:#x}, not a version: KVM did not answer the call")
+            })
+        })?;
+        let (Some(hvc), Some(run)) = (Summary::of(&timed.hvc_ns), Summary::of(&timed.run_ns))
+        else {
             return Err("no samples".into());
         };
-        println!("{}", hvc.line(&run, freq, version));
+        println!("{}", hvc.line(&run, freq, timed.first_x0));
         Ok(())
     }
 }

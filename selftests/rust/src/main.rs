@@ -10,6 +10,9 @@
 //!        vcpu_suspend_rs --bench-smoke  a few cycles of each, KTAP
 //!        vcpu_suspend_rs --exit-bench [N]  time N in-kernel hypercall
 //!                                    exits (any kernel), one line
+//!        vcpu_suspend_rs --psci-bench [N]  AFFINITY_INFO and the CPU_ON
+//!                                    round trip, Rust PSCI vs C (A/B kernel)
+//!        vcpu_suspend_rs --psci-bench-smoke  a few rounds of each, KTAP
 //!        vcpu_suspend_rs --stress SECONDS [VCPUS]  bounded stress, KTAP
 //!        vcpu_suspend_rs --fuzz [SEED [STEPS]]  random operations checked
 //!                                    against the model, KTAP
@@ -39,6 +42,8 @@ mod cases;
 mod demo;
 #[cfg(target_arch = "aarch64")]
 mod fuzz;
+#[cfg(target_arch = "aarch64")]
+mod psci_bench;
 #[cfg(target_arch = "aarch64")]
 mod psci_call;
 #[cfg(target_arch = "aarch64")]
@@ -73,6 +78,10 @@ enum Mode {
     BenchSmoke,
     /// `--exit-bench [N]`.
     ExitBench(usize),
+    /// `--psci-bench [N]`.
+    PsciBench(usize),
+    /// `--psci-bench-smoke`.
+    PsciBenchSmoke,
     /// `--stress SECONDS [VCPUS]`.
     Stress(u64, usize),
     /// `--fuzz [SEED [STEPS]]`.
@@ -93,6 +102,10 @@ impl Mode {
         };
         Ok(match arg(0) {
             Some("--bench-smoke") => Mode::BenchSmoke,
+            Some("--psci-bench-smoke") => Mode::PsciBenchSmoke,
+            Some("--psci-bench") => Mode::PsciBench(
+                positive(1, 200).ok_or("--psci-bench takes a positive number of samples")?,
+            ),
             Some("--stress") => {
                 let (Some(secs), Some(vcpus)) = (positive(1, 10), positive(2, 8)) else {
                     return Err("--stress takes positive SECONDS and VCPUS".into());
@@ -214,6 +227,14 @@ fn main() {
             "exit-bench",
             vm::install_signal_handler().and_then(|()| exit_bench::run_exit_bench(n)),
         ),
+        Mode::PsciBench(n) => exit_code(
+            "psci-bench",
+            vm::install_signal_handler().and_then(|()| psci_bench::run_psci_bench(n)),
+        ),
+        Mode::PsciBenchSmoke => {
+            signal_handler_or_exit();
+            psci_bench::run_smoke()
+        }
         Mode::BenchSmoke => {
             signal_handler_or_exit();
             bench::run_smoke()

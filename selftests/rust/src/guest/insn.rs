@@ -27,6 +27,36 @@ pub const fn str_w(rt: u32, rn: u32) -> u32 {
     0xb900_0000 | (rn << 5) | rt
 }
 
+/// `LDR Xt, [Xn]`.
+pub const fn ldr_x(rt: u32, rn: u32) -> u32 {
+    0xf940_0000 | (rn << 5) | rt
+}
+
+/// `MOV Xd, Xm` (`ORR Xd, XZR, Xm`).
+pub const fn mov_x(rd: u32, rm: u32) -> u32 {
+    0xaa00_03e0 | (rm << 16) | rd
+}
+
+/// `CMP Xn, Xm` (`SUBS XZR, Xn, Xm`).
+pub const fn cmp_x(rn: u32, rm: u32) -> u32 {
+    0xeb00_001f | (rm << 16) | (rn << 5)
+}
+
+/// `CMP Xn, #imm12` (`SUBS XZR, Xn, #imm12`).
+pub const fn cmp_imm(rn: u32, imm12: u32) -> u32 {
+    0xf100_001f | (imm12 << 10) | (rn << 5)
+}
+
+/// `B.NE` to `words` instructions away (negative: backwards).
+pub const fn b_ne(words: i32) -> u32 {
+    0x5400_0001 | (((words as u32) & 0x7_ffff) << 5)
+}
+
+/// `CBNZ Xt` to `words` instructions away.
+pub const fn cbnz(rt: u32, words: i32) -> u32 {
+    0xb500_0000 | (((words as u32) & 0x7_ffff) << 5) | rt
+}
+
 /// `ADD Xd, Xn, #imm12`.
 pub const fn add_imm(rd: u32, rn: u32, imm12: u32) -> u32 {
     0x9100_0000 | (imm12 << 10) | (rn << 5) | rd
@@ -151,6 +181,13 @@ mod tests {
         assert_eq!(msr(VBAR_EL1, 0), 0xd518_c000); // msr vbar_el1, x0
         assert_eq!(mrs(11, CNTVCT_EL0), 0xd53b_e04b); // mrs x11, cntvct_el0
         assert_eq!(sub_x(12, 12, 11), 0xcb0b_018c); // sub x12, x12, x11
+        assert_eq!(ldr_x(4, 13), 0xf940_01a4); // ldr x4, [x13]
+        assert_eq!(cmp_x(4, 15), 0xeb0f_009f); // cmp x4, x15
+        assert_eq!(cmp_imm(0, 1), 0xf100_041f); // cmp x0, #1
+        assert_eq!(b_ne(-2), 0x54ff_ffc1); // b.ne .-8
+        assert_eq!(cbnz(0, 4), 0xb500_0080); // cbnz x0, .+16
+        assert_eq!(mov_x(3, 15), 0xaa0f_03e3); // mov x3, x15
+        assert_eq!(add_imm(15, 15, 1), 0x9100_05ef); // add x15, x15, #1
     }
     #[test]
     fn load_imm64_covers_all_halfwords() {
