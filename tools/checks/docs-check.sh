@@ -41,5 +41,5 @@ result $? "htmldocs-virt-no-new-warning" "rc $rc_before/$rc_after; new: $(echo "
 "$proj/tools/tree/kmake.sh" "$src" "$obj" rustdoc >"$docs/rustdoc.log" 2>&1
 rc=$?
 warn=$(grep -E '^(warning|error)' "$docs/rustdoc.log" | head -3)
-[ $rc = 0 ] && [ -z "$warn" ] && [ -f "$obj/Documentation/output/rust/rustdoc/kernel/kvm/struct.Vcpu.html" ]
+[ $rc = 0 ] && [ -z "$warn" ] && [ -f "$obj/Documentation/output/rust/rustdoc/kernel/kvm/vcpu/struct.Vcpu.html" ]
 result $? "rustdoc-kernel-kvm" "rc $rc $(echo "$warn" | tr '\n' ' ')"

@@ -96,10 +96,10 @@ impl Vcpu {
     /// (and of its `reset_state`) holds, until the guard is dropped.
     #[inline]
     pub fn lock_mp_state(&self) -> MpStateGuard<'_> {
+        let vcpu = self.as_ptr();
         // SAFETY: By the type invariant the vCPU is valid for the lifetime of `&self`, and
         // `kvm_arch_vcpu_create()` initialised its `mp_state_lock` before C could hand it over.
-        let lock =
-            unsafe { SpinLock::<()>::from_raw(&raw mut (*self.as_ptr()).arch.mp_state_lock) };
+        let lock = unsafe { SpinLock::<()>::from_raw(&raw mut (*vcpu).arch.mp_state_lock) };
         let guard = lock.lock();
         // SAFETY: `guard` holds the lock and is dropped after `locked` (field order).
         let locked = unsafe { MpStateLocked::assume_held(self) };
