@@ -182,6 +182,7 @@ initramfs: kselftest-tar vmm $(L2_INITRD)
 	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,120,vcpu_suspend_rs); \
 	   $(call on_both,kvm/$(KSFT_ARCH)/psci_test,60,psci_test); \
 	   $(call list_one,bench-smoke,120,/kselftest/kvm/vcpu_suspend_rs --bench-smoke); \
+	   $(call list_one,psci-bench-smoke,120,/kselftest/kvm/vcpu_suspend_rs --psci-bench-smoke); \
 	   $(call on_both,stress,120,vcpu_suspend_rs --stress 10 8); \
 	   $(call on_both,fuzz,120,vcpu_suspend_rs --fuzz $(FUZZ_SEED) 3000); \
 	   $(call list_one,psci-diff,300,/kselftest/kvm/vcpu_suspend_rs --psci-diff $(FUZZ_SEED) $(PSCI_DIFF_CALLS)); \
@@ -406,6 +407,23 @@ bench: kselftest-tar
 # (tools/report/exit-roundtrip.sh; make results-docs).
 EXIT_ROUNDS ?= 3
 .PHONY: exit-roundtrip
+# make psci-bench: the Rust PSCI against the C one in one boot (rounds
+# alternating): AFFINITY_INFO timed by the guest and the CPU_ON round trip
+# (vCPU 0 turns vCPU 1 on, until vCPU 1 runs), PSCI_BENCH_N calls or rounds
+# of each; the "# psci-bench:" lines (medians, rust/c ratio, 10th
+# percentiles) go to build/results/psci-bench.txt.
+PSCI_BENCH_N ?= 2000
+.PHONY: psci-bench
+psci-bench: kselftest-tar
+	@$(call list_one,psci-bench,1800,/kselftest/kvm/vcpu_suspend_rs --psci-bench $(PSCI_BENCH_N)) \
+		>$(B)/psci-bench.list
+	@$(PROJ)/tools/boot/mkinitramfs.sh $(B)/psci-bench.cpio $(B)/psci-bench.list $(SUSPEND_BINS)
+	@BOOT_TIMEOUT=2400 $(QEMU) $(B)/Image $(B)/psci-bench.cpio $(LOGS)/psci-bench-console.log
+	@mkdir -p $(RESULTS)
+	@grep -a '^# psci-bench:' $(LOGS)/psci-bench-console.log >$(RESULTS)/psci-bench.txt || \
+		{ echo "psci-bench: no result in $(LOGS)/psci-bench-console.log"; exit 1; }
+	@cat $(RESULTS)/psci-bench.txt
+
 exit-roundtrip: $(PIMAGE) kernel kselftest-tar
 	$(PROJ)/tools/report/exit-roundtrip.sh $(EXIT_ROUNDS)
 
