@@ -390,7 +390,7 @@ def case_list(names, total):
 def section_mutants(logs):
     out, log = file_section(
         logs, 'mutants.ktap', 'Mutants',
-        'Each deliberately broken variant of the Rust suspend path '
+        'Each deliberately broken variant of the Rust suspend path and PSCI '
         '(`selftests/mutants`, `tools/checks/mutants.py`): the cases that failed '
         'on it, or why it is equivalent.')
     if log is None:
@@ -401,7 +401,10 @@ def section_mutants(logs):
             totals[test] = list(cases)
     secs = times(logs)
     booted = mutants_booted(logs)
-    rust, fuzz = 'vcpu_suspend_rs' in booted, 'fuzz' in booted
+    # make check's set boots the PSCI mutants with the Rust selftest's PSCI
+    # cases (psci_rs), upstream psci_test and the differential fuzzer.
+    rust = 'vcpu_suspend_rs' in booted or 'psci_rs' in booted
+    fuzz = any(t in booted for t in ('fuzz', 'psci_test', 'psci-diff'))
     rows, killed, by_fuzz = [], 0, 0
     for r in log.results:
         name = r.name.removeprefix('mutant-')
@@ -432,8 +435,9 @@ def section_mutants(logs):
     out += table(['mutant', 'result', 'C selftest cases failing']
                  + ['Rust selftest cases failing'] * rust
                  + ['other results failing'] * fuzz + ['time (rebuild and boot)'], rows)
-    out += ['', f'Booted with: {", ".join(f"`{b}`" for b in booted)} (`make mutants '
-            f'MUTANT_TESTS=all` boots the C selftest, the Rust selftest and the fuzzer).',
+    out += ['', f'Booted with: {", ".join(f"`{b}`" for b in booted)}, each mutant with '
+            f'those of its file ([mutants.md](mutants.md)); `make mutants '
+            f'MUTANT_TESTS=all` adds the whole Rust selftest and the fuzzer.',
             f'`mutants.ktap`: {logs["mutants.ktap"].summary()}.']
     if 'mutants.txt' in logs:
         last = [l for l in logs['mutants.txt'].lines if l.strip()]
