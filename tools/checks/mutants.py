@@ -35,9 +35,10 @@ WORK = os.path.join(B, 'mutants')
 KSFT = os.path.join(B, 'kselftest/install/kvm')
 # The selftests' directory in the kernel base: arm64 (7.3; aarch64 in 6.12).
 ARCH = os.environ.get('KSFT_ARCH') or 'arm64'
-# --tests c (make check's): the C selftest alone; --tests all adds the Rust
-# selftest and the fuzzer, about 6 min more over the 13 mutants (mutants.md
-# has which tests killed which mutant in the last run of each).
+# --tests c (make check's): the C selftest and the PSCI tests below, each
+# mutant booted with those of its file (tests_for); --tests all adds the
+# whole Rust selftest and the fuzzer (mutants.md has which tests killed which
+# mutant in the last run of each).
 C_SELFTEST = (f'{ARCH}/vcpu_suspend', os.path.join(KSFT, 'vcpu_suspend'), '')
 # The PSCI tests, for every mutant: upstream psci_test, the Rust selftest's
 # PSCI cases (those of cases.rs named psci_*) and the differential fuzzer,
@@ -105,9 +106,9 @@ def initramfs(tests, log):
 TEST_SETS = {
     'c': [C_SELFTEST] + PSCI_TESTS,
     'all': [C_SELFTEST] + PSCI_TESTS + [
-        (f'{ARCH}/vcpu_suspend_rs', os.path.join(KSFT, 'vcpu_suspend_rs'), ''),
+        (f'{ARCH}/vcpu_suspend_rs', RUST_SELFTEST, ''),
         # The fuzzer, with the seed and budget of make check's but shorter.
-        ('fuzz', os.path.join(KSFT, 'vcpu_suspend_rs'), '--fuzz 1 1000'),
+        ('fuzz', RUST_SELFTEST, '--fuzz 1 1000'),
     ],
 }
 
