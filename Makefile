@@ -248,7 +248,7 @@ GATE_RUN = $(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSF
 	$(GATE_PY) $(LOGS)/gate-pristine.log $(LOGS)/gate-project.log \
 		--list $(B)/gate.list --baseline $(BASELINE) --table $(RESULTS)/gate.md \
 		>$(RESULTS)/gate.ktap || true
-gate: $(PIMAGE) kernel kselftest-tar
+gate: $(call BUILT,$(PIMAGE) kernel kselftest-tar)
 	@$(PY) -m harness.ktap list gate $(GATE_LIST) >$(B)/gate.list
 	@$(call cached,gate,$(RESULTS)/gate.ktap,$(GATE_INPUTS),$(GATE_RUN))
 	@cat $(RESULTS)/gate.md
@@ -260,26 +260,54 @@ REPORT_EXPECT = --list $(B)/check.list $(FIGURES)
 FIGURES = --figures stress --figures fuzz --figures bench-smoke
 
 # make check: every check below, each writing its result file in
-# build/results and re-run only when its inputs changed (cached, above), in an order that
-# lets the series check build on the gate's pristine kernel; then one report
-# of them all, and the cover letters filled with this run's figures.
-CHECKS := rust-selftest-host host-checks gate leads patches-check docs-check boot \
-	protected mutants stable
-# make check's stages, in order, in one make: a mark after each stage
-# (build/stage-marks) times it, and the times go to build/results/timings.txt
-# (stage:NAME lines; make results-docs shows them), so that a slowdown is
-# seen where it happens. A stage's time includes what it was the first to
-# need. CHECK_STAGE_TIMES= (empty) records nothing (make measure-loop).
-CHECK_STAGES := setup kernel pristine-kernel kselftest-tar initramfs $(CHECKS)
+# build/results and re-run only when its inputs changed (cached, above); then
+# one report of them all, and the cover letters filled with this run's
+# figures. First the builds every check needs (CHECK_BUILDS), then the checks
+# in two lanes at once (check-lanes): a QEMU boot keeps one core busy, so the
+# lane of boots (LANE_BOOTS) runs beside the lane of builds and the mutants'
+# boots (LANE_BUILDS), on the other core; on more cores, kbuild takes what
+# the boots leave. The lanes share no tree: the series worktree (the
+# pristine kernel, patches-check, then mutants) is lane builds' alone.
+CHECK_BUILDS := setup kernel pristine-kernel kselftest-tar initramfs rust-selftest-host host-checks
+LANE_BOOTS   := gate leads boot protected stable
+LANE_BUILDS  := patches-check docs-check mutants
+CHECKS := rust-selftest-host host-checks $(LANE_BOOTS) $(LANE_BUILDS)
+# make check's stages, in order, a mark after each stage (build/stage-marks,
+# and one file of marks per lane) times it, and the times go to
+# build/results/timings.txt (stage:NAME lines; make results-docs shows them),
+# so that a slowdown is seen where it happens; stage:lanes is the wall time
+# of both lanes. A stage's time includes what it was the first to need.
+# CHECK_STAGE_TIMES= (empty) records nothing (make measure-loop).
+CHECK_STAGES := $(CHECK_BUILDS) lanes
 CHECK_STAGE_TIMES ?= $(RESULTS)/timings.txt
-STAGE_MARKS := $(B)/stage-marks
+STAGE_MARKS ?= $(B)/stage-marks
+LANE_MARKS = $(B)/stage-marks-lane-$(1)
 stage-mark-begin:
 	@mkdir -p $(B) && echo "begin $$(date +%s)" >$(STAGE_MARKS)
 stage-mark-%:
 	@echo "$* $$(date +%s)" >>$(STAGE_MARKS)
+# A lane: a make of its own (IN_LANE=1: what CHECK_BUILDS built is taken as
+# built, below), its output prefixed with its name; both lanes run to their
+# end, and check-lanes fails if either failed (a check's failure is not a
+# lane's: the report decides).
+lane = ( $(MAKE) --no-print-directory IN_LANE=1 IN_CHECK=1 STAGE_MARKS=$(call LANE_MARKS,$(1)) \
+		lane-run LANE_STAGES="$(2)" 2>&1 | sed -u 's/^/[$(1)] /' )
+.PHONY: lanes lane-run
+lanes:
+	@echo "lanes: $(LANE_BOOTS) | $(LANE_BUILDS), at once"
+	@$(call lane,boots,$(LANE_BOOTS)) & boots=$$!; \
+	 $(call lane,builds,$(LANE_BUILDS)) & builds=$$!; \
+	 rc=0; wait $$boots || rc=$$?; wait $$builds || rc=$$?; \
+	 [ $$rc = 0 ] || echo "lanes: a lane failed (exit $$rc), see its lines above"; exit $$rc
+lane-run: stage-mark-begin $(foreach s,$(LANE_STAGES),$(s) stage-mark-$(s))
+# $(call BUILT,TARGETS): prerequisites of a check that make check builds
+# before its lanes: none inside a lane, where two lanes must not run kbuild,
+# the selftests' build or the prepared tree's git in one tree at once.
+BUILT = $(if $(IN_LANE),,$(1))
 check: stage-mark-begin $(foreach s,$(CHECK_STAGES),$(s) stage-mark-$(s))
-	@[ -z "$(CHECK_STAGE_TIMES)" ] || $(PY) -m harness.timings stages $(STAGE_MARKS) \
-		$(CHECK_STAGE_TIMES)
+	@[ -z "$(CHECK_STAGE_TIMES)" ] || { $(PY) -m harness.timings stages $(STAGE_MARKS) \
+		$(CHECK_STAGE_TIMES); for l in boots builds; do $(PY) -m harness.timings stages \
+		$(B)/stage-marks-lane-$$l $(CHECK_STAGE_TIMES) $$l; done; }
 	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console.log --baseline $(BASELINE) \
 		--host $(RESULTS)/host-checks.ktap --host $(RESULTS)/rust-host.ktap \
 		--host $(RESULTS)/patches-check.ktap --host $(RESULTS)/docs-check.ktap \
@@ -295,7 +323,7 @@ check: stage-mark-begin $(foreach s,$(CHECK_STAGES),$(s) stage-mark-$(s))
 BOOT_TOOLS  = $(PROJ)/tools/boot/guest $(PROJ)/tools/boot/boot.sh $(PROJ)/tools/boot/mkinitramfs.sh
 BOOT_INPUTS = $(B)/check.list $(KSFT_INSTALL) $(VMM_BIN) $(L2_INITRD) $(BOOT_TOOLS)
 .PHONY: boot host-checks
-boot: kernel initramfs
+boot: $(call BUILT,kernel initramfs)
 	@$(call cached,boot,$(LOGS)/console.log,$(B)/Image $(BOOT_INPUTS),\
 		$(QEMU) $(B)/Image $(B)/check.cpio $(LOGS)/console.log)
 
@@ -305,7 +333,7 @@ boot: kernel initramfs
 # Its KUnit results are left out: the main boot of the same kernel has them.
 PROTECTED_INPUTS = $(B)/Image $(B)/protected.list $(KSFT_INSTALL) $(BOOT_TOOLS)
 .PHONY: protected
-protected: kernel kselftest-tar
+protected: $(call BUILT,kernel kselftest-tar)
 	@{ $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend,300,vcpu_suspend); \
 	   $(call on_both,kvm/$(KSFT_ARCH)/vcpu_suspend_rs,300,vcpu_suspend_rs); \
 	   $(call on_both,kvm/$(KSFT_ARCH)/psci_test,120,psci_test); \
@@ -341,7 +369,7 @@ lead_boot = $(call list_one,kvm/$(KSFT_ARCH)/vcpu_suspend,120,/kselftest/kvm/vcp
 LEADS_INPUTS = $(PIMAGE) $(KSFT_INSTALL)/kvm/vcpu_suspend $(BOOT_TOOLS) \
 	$(PROJ)/tools/checks/reproducer.py
 .PHONY: leads
-leads: $(PIMAGE) kselftest-tar
+leads: $(call BUILT,$(PIMAGE) kselftest-tar)
 	@$(call cached,leads,$(RESULTS)/leads.ktap,$(LEADS_INPUTS),\
 		{ $(call lead_boot,lead-vgic,vgic_dist_enabled_by_guest_wakes,vhe,pristine-loses-the-spi,); \
 		  $(call lead_boot,lead-vse,serror_taken_no_wakeup,protected,pristine-keeps-the-serror-fixed-upstream-by-3708f6342f01,kvm-arm.mode=protected); \
@@ -560,7 +588,7 @@ stress-widened: tree kselftest-tar
 	@! grep -q '^not ok' $(RESULTS)/stress-widened.ktap
 
 # htmldocs (virt) adds no warning to pristine's; rustdoc is clean.
-docs-check: kernel
+docs-check: $(call BUILT,kernel)
 	@echo "docs-check: htmldocs (virt) and rustdoc (logs: $(B)/docs/)"
 	@$(call cached,docs-check,$(RESULTS)/docs-check.ktap,git:$(SRC):pristine git:$(SRC):upstream \
 		git:$(SRC):HEAD $(PROJ)/tools/checks/docs-check.sh,\
@@ -573,7 +601,7 @@ docs-check: kernel
 # c boots each mutant with the C selftest alone (make check's), all adds the
 # Rust selftest and the fuzzer (about 6 min more).
 MUTANT_TESTS ?= c
-mutants: kernel kselftest-tar
+mutants: $(call BUILT,kernel kselftest-tar)
 	@echo "mutants: the Rust suspend path, deliberately broken (log: $(B)/mutants/mutants.log)"
 	@$(call cached,mutants,$(RESULTS)/mutants.ktap,git:$(SRC):HEAD $(PROJ)/selftests/mutants \
 		$(PROJ)/tools/checks/mutants.py $(PROJ)/tools/harness $(PROJ)/tools/tree/worktree.sh \
@@ -590,7 +618,7 @@ patches: tree
 
 # Every patch in order: applies, builds (bisectable), checkpatch --strict
 # clean; the applied series equals the prepared tree; rustfmtcheck.
-patches-check: tree
+patches-check: $(call BUILT,tree)
 	@echo "patches-check: the two series patch by patch (logs: $(LOGS)/patches-check/)"
 	@$(call cached,patches-check,$(RESULTS)/patches-check.ktap,git:$(SRC):fixes \
 		git:$(SRC):upstream $(PROJ)/tools/checks/patches-check.sh $(PROJ)/tools/submit/mkpatches.sh \

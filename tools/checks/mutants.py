@@ -7,7 +7,7 @@ For each mutant in selftests/mutants: write the mutated file into the
 branch work (the series and the A/B switch), rebuild that kernel
 incrementally, boot it with the C and Rust suspend selftests, on the Rust
 path and again on the C path (the A/B switch), and record which cases
-failed. A mutant is killed when a case fails on the Rust path while every
+failed; a mutant boots while the next one builds. A mutant is killed when a case fails on the Rust path while every
 case passes on the C path; a failure on the C path means the mutant or the
 switch is broken. build/src and build/kernel are never touched, so an
 interrupted run leaves nothing broken behind.
@@ -21,6 +21,7 @@ Prints a table; exits 1 if a mutant that is not marked equivalent survives.
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -176,9 +177,10 @@ def worktree(log):
     return wt, obj
 
 
-def run_mutant(m, tree, log, tests):
-    tests = tests_for(m, tests)
-    cpio = initramfs(tests, log)
+def build_mutant(m, tree, log):
+    """Builds the kernel with mutant m in the worktree and copies its Image
+    aside (the next mutant's build overwrites the worktree's); returns the
+    copy's path, None if the build failed, and the seconds it took."""
     wt, obj = tree
     path = tree_paths().get(m['file'])
     if path is None:
@@ -193,24 +195,74 @@ def run_mutant(m, tree, log, tests):
     t = time.monotonic()
     try:
         if sh([os.path.join(PROJ, 'tools/tree/kmake.sh'), wt, obj, 'CLIPPY=1', 'Image'], log):
-            return None, [], time.monotonic() - t
+            return None, time.monotonic() - t
     finally:
         sh(['git', '-C', wt, 'checkout', '-q', '-f', '--', path], log)
-    console = os.path.join(WORK, f"{m['name']}.console.log")
-    sh([os.path.join(PROJ, 'tools/boot/boot.sh'),
-        os.path.join(obj, 'arch/arm64/boot/Image'), cpio, console], log)
-    with open(console, encoding='utf-8', errors='replace') as f:
-        programs, _, _ = ktap.split_console(f.read())
-    failed, c_failed = [], []
-    for name, _, _ in tests:
-        runs = [(f'kvm/{name}', failed)]
-        if name not in RUST_ONLY:
-            runs.append((f'kvm/{name}@c', c_failed))
-        for prog, bucket in runs:
-            lines, rc, _ = programs.get(prog, ([], None, 0))
-            bad = [n for s_, n, _ in ktap.program_results(prog, lines, rc) if s_ == 'fail']
-            bucket.extend(n.split(':', 1)[-1] for n in bad)
-    return failed, c_failed, time.monotonic() - t
+    image = os.path.join(WORK, f"{m['name']}.Image")
+    shutil.copyfile(os.path.join(obj, 'arch/arm64/boot/Image'), image)
+    return image, time.monotonic() - t
+
+
+class Boot:
+    """A mutant's boot, running in the background while the next mutant
+    builds (a boot keeps one core busy, the link of the next mutant the
+    other)."""
+
+    def __init__(self, m, image, cpio, log, tests):
+        self.m, self.image, self.tests = m, image, tests
+        self.console = os.path.join(WORK, f"{m['name']}.console.log")
+        cmd = [os.path.join(PROJ, 'tools/boot/boot.sh'), image, cpio, self.console]
+        self.log = open(log, 'a', encoding='utf-8')
+        self.log.write(f'$ {" ".join(cmd)}\n')
+        self.log.flush()
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self):
+        """Waits for the boot (boot.sh bounds it); the cases that failed on
+        the Rust path and on the C path, and the boot's seconds."""
+        self.proc.wait()
+        self.log.close()
+        secs = time.monotonic() - self.start
+        os.unlink(self.image)
+        with open(self.console, encoding='utf-8', errors='replace') as f:
+            programs, _, _ = ktap.split_console(f.read())
+        failed, c_failed = [], []
+        for name, _, _ in self.tests:
+            runs = [(f'kvm/{name}', failed)]
+            if name not in RUST_ONLY:
+                runs.append((f'kvm/{name}@c', c_failed))
+            for prog, bucket in runs:
+                lines, rc, _ = programs.get(prog, ([], None, 0))
+                bad = [n for s_, n, _ in ktap.program_results(prog, lines, rc) if s_ == 'fail']
+                bucket.extend(n.split(':', 1)[-1] for n in bad)
+        return failed, c_failed, secs
+
+
+def run_all(mutants, order, tree, log, tests):
+    """Builds the mutants in order, each booted while the next one builds;
+    {index: (failed or None if the build failed, c_failed, seconds)}."""
+    results, running = {}, []
+
+    def finish():
+        for i, boot, build_secs in running:
+            failed, c_failed, boot_secs = boot.wait()
+            results[i] = (failed, c_failed, build_secs + boot_secs)
+        running.clear()
+
+    try:
+        for i in order:
+            mtests = tests_for(mutants[i], tests)
+            cpio = initramfs(mtests, log)
+            image, build_secs = build_mutant(mutants[i], tree, log)
+            finish()
+            if image is None:
+                results[i] = (None, [], build_secs)
+            else:
+                running.append((i, Boot(mutants[i], image, cpio, log, mtests), build_secs))
+    finally:
+        finish()
+    return results
 
 
 def main(argv):
@@ -247,11 +299,9 @@ def main(argv):
     def build_order(i):
         return mutants[i]['file'].startswith('rust/kernel/'), mutants[i]['file'], i
     order = sorted(range(len(mutants)), key=build_order)
-    built = {}
     # make results-docs reads which tests were booted from this line.
     print(f"# booted with: {', '.join(name for name, _, _ in tests)}", flush=True)
-    for i in order:
-        built[i] = run_mutant(mutants[i], tree, log, tests)
+    built = run_all(mutants, order, tree, log, tests)
     for i, m in enumerate(mutants):
         failed, c_failed, secs = built[i]
         if failed is None:

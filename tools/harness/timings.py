@@ -13,10 +13,11 @@ tables of README.md and Documentation/project/results.md.
 
 make check also writes a line per stage, stage:NAME, from the marks it
 leaves after each stage (build/stage-marks, "NAME EPOCH" lines, the first
-one "begin EPOCH").
+one "begin EPOCH"), and from those of each of its lanes, which run at once
+(build/stage-marks-lane-LANE; the stage's line says "(lane LANE)").
 
     python3 -m harness.timings record FILE NAME SECONDS [WHAT...]
-    python3 -m harness.timings stages MARKS FILE
+    python3 -m harness.timings stages MARKS FILE [LANE]
     python3 -m harness.timings show FILE
 """
 import datetime
@@ -73,15 +74,16 @@ def record(path, name, seconds, what=''):
     os.replace(tmp, path)
 
 
-def stages(marks_path, path):
+def stages(marks_path, path, lane=''):
     """Records stage:NAME for each mark of marks_path: the seconds since the
-    mark before it."""
+    mark before it; lane names the lane of make check the marks are of."""
     with open(marks_path, encoding='utf-8') as f:
         marks = [line.split() for line in f if len(line.split()) == 2]
     times = [(name, max(0, int(after) - int(before)))
              for (_, before), (name, after) in zip(marks, marks[1:])]
     for name, seconds in times:
-        record(path, f'stage:{name}', seconds, f"make check's stage {name}")
+        record(path, f'stage:{name}', seconds,
+               f"make check's stage {name}" + (f' (lane {lane})' if lane else ''))
     return times
 
 
@@ -112,9 +114,9 @@ def main(argv):
             return 1
         print(f'timings: {argv[2]} {human(seconds)} recorded in {argv[1]}')
         return 0
-    if len(argv) == 3 and argv[0] == 'stages':
+    if len(argv) in (3, 4) and argv[0] == 'stages':
         try:
-            for name, seconds in stages(argv[1], argv[2]):
+            for name, seconds in stages(*argv[1:]):
                 print(f'timings: stage {name}: {human(seconds)}')
         except (OSError, ValueError) as e:
             print(f'timings: error: {argv[1]}: {e}', file=sys.stderr)

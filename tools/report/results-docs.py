@@ -546,15 +546,20 @@ def timing_table(measured):
 
 def stage_table(measured):
     """The table of make check's stages (stage:NAME lines of timings.txt, in
-    the order make check ran them), or nothing if none was measured."""
-    rows = [[f"`{name.split(':', 1)[1]}`", timings.human(e['seconds']),
-             f"{e['date']}, {e['commit']}"]
-            for name, e in measured.items() if name.startswith('stage:')]
+    the order make check ran them, with the lane of those that ran in one),
+    or nothing if none was measured."""
+    rows = []
+    for name, e in measured.items():
+        if name.startswith('stage:'):
+            lane = re.search(r'\(lane (\w+)\)', e['what'])
+            rows.append([f"`{name.split(':', 1)[1]}`", lane.group(1) if lane else '',
+                         timings.human(e['seconds']), f"{e['date']}, {e['commit']}"])
     if not rows:
         return []
     return ['', 'The stages of the last `make check` (a stage whose inputs did not '
-            'change since it passed takes seconds):', ''] + \
-        table(['stage', 'wall time', 'measured on, at'], rows)
+            'change since it passed takes seconds). The stages of the two lanes run at '
+            'once, after the builds; `lanes` is the wall time of both:', ''] + \
+        table(['stage', 'lane', 'wall time', 'measured on, at'], rows)
 
 
 def section_timings(measured):
