@@ -75,6 +75,7 @@ PY      := PYTHONPATH=$(PROJ)/tools python3
 # (a file of build/results, or a console log), unless INPUTS have the content they had when it
 # last passed (tools/harness/inputs.py: files, directories, git:REPO:REV,
 # status:REPO, =TEXT). make check forgets every input key when it fails.
+comma := ,
 cached = if $(PY) -m harness.inputs fresh $(1) $(2) -- $(3); then \
 		echo "$(1): inputs unchanged since it last passed: $(2) kept"; \
 	else $(4); $(PY) -m harness.inputs save $(1) $(2) -- $(3); fi
@@ -391,7 +392,8 @@ host-checks: kernel
 
 # The standard kselftest package for TARGETS=kvm (run_kselftest.sh,
 # kselftest-list.txt), as CI farms install it on arm64 boards, with the Rust
-# selftest binary added to it: build/kselftest.tar.gz.
+# selftest binary added to it: build/kselftest.tar.gz. The clone's path is
+# mapped out of the binaries, so that every clone builds the same ones.
 KSFT_INSTALL := $(B)/kselftest/install
 # The 6.12 stable backport has the C selftest only.
 KSFT_RUST := $(if $(filter 7.3,$(BASE)),rust-selftest)
@@ -400,7 +402,7 @@ kselftest-tar: kernel $(KSFT_RUST)
 	@echo "kselftest-tar: building TARGETS=kvm (log: $(LOGS)/kselftest.log)"
 	@rm -rf $(KSFT_INSTALL)
 	@$(MAKE) -C $(SRC)/tools/testing/selftests TARGETS=kvm ARCH=arm64 \
-		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS=-static \
+		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS="-static -ffile-prefix-map=$(PROJ)/=" \
 		KSFT_INSTALL_PATH=$(KSFT_INSTALL) install >$(LOGS)/kselftest.log 2>&1 || \
 		{ tail -30 $(LOGS)/kselftest.log; echo "kselftest-tar: build failed"; exit 1; }
 	@if [ -n "$(KSFT_RUST)" ]; then \
@@ -476,15 +478,28 @@ kernel-debug: tree $(DKOBJ)/.config
 # before any test. Upstream's bug, not the series'; the debug kernel keeps
 # lockdep, KASAN, UBSAN and list debugging.
 DEBUG_BOOT_ARGS := no_debug_objects
+# The debug list is dealt into DEBUG_SHARDS lists (harness.ktap shard: the
+# longest time limits first, to the least loaded), booted at once, each QEMU
+# on about one core (2, or half the cores where there are more than 4); one
+# report of all their consoles (the KUnit results are the first boot's:
+# every boot runs the same KUnit suites).
+DEBUG_SHARDS ?= $(shell n=$$(nproc); echo $$(( n > 4 ? n / 2 : 2 )))
+DEBUG_CONSOLES = $(foreach i,$(shell seq $(DEBUG_SHARDS)),$(LOGS)/console-debug-$(i).log)
+DEBUG_BOOT = $(PY) -m harness.ktap shard $(DEBUG_SHARDS) $(B)/debug.list $(B)/debug-shard; \
+	for i in $$(seq $(DEBUG_SHARDS)); do \
+		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/debug-shard-$$i.cpio $(B)/debug-shard-$$i.list \
+			$(KSFT_INSTALL):/kselftest $(VMM_FILES) || exit 1; \
+	done; \
+	for i in $$(seq $(DEBUG_SHARDS)); do \
+		BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/debug-shard-$$i.cpio \
+			$(LOGS)/console-debug-$$i.log "panic_on_warn=1 $(DEBUG_BOOT_ARGS)" & \
+	done; wait
 check-debug: kernel-debug initramfs
 	@{ cat $(B)/check.list; $(PY) -m harness.ktap list kvm $(KVM_LIST); } >$(B)/debug.list
-	@$(call cached,boot-debug,$(LOGS)/console-debug.log,\
-		$(DKOBJ)/arch/arm64/boot/Image $(B)/debug.list $(BOOT_INPUTS),\
-		$(PROJ)/tools/boot/mkinitramfs.sh $(B)/debug.cpio $(B)/debug.list \
-			$(KSFT_INSTALL):/kselftest $(VMM_FILES); \
-		BOOT_TIMEOUT=1800 $(QEMU) $(DKOBJ)/arch/arm64/boot/Image $(B)/debug.cpio \
-			$(LOGS)/console-debug.log "panic_on_warn=1 $(DEBUG_BOOT_ARGS)")
-	$(PY) $(PROJ)/tools/report/report.py $(LOGS)/console-debug.log --baseline $(BASELINE) \
+	@$(call cached,boot-debug,$(subst $(eval) ,$(comma),$(DEBUG_CONSOLES)),\
+		$(DKOBJ)/arch/arm64/boot/Image $(B)/debug.list $(BOOT_INPUTS) =$(DEBUG_SHARDS),\
+		$(DEBUG_BOOT))
+	$(PY) $(PROJ)/tools/report/report.py $(DEBUG_CONSOLES) --baseline $(BASELINE) \
 		--kunit-min 100 --list $(B)/debug.list $(FIGURES) | tee $(RESULTS)/check-debug.ktap || \
 		{ $(PY) -m harness.inputs forget boot-debug; exit 1; }
 

@@ -1,29 +1,61 @@
 # SPDX-License-Identifier: GPL-2.0
 """Content keys of a check's inputs, so that make check re-runs only the
-checks whose inputs changed.
+checks whose inputs changed, in this clone or in any other on the machine.
 
 A key is the SHA-256 of every input's content: a file's bytes, every file
-under a directory (build and cache directories skipped), a git revision
-(git:REPO:REV, the commit id, which covers the whole tree), the files a
-git work tree changes against its HEAD (status:REPO), or a literal (=TEXT,
-for a make variable). The key of a check's last run is kept in
+under a directory (build and cache directories and kbuild's .*.cmd files,
+which name absolute paths, skipped), a git revision (git:REPO:REV, the commit
+id, which covers the whole tree), the files a git work tree changes against
+its HEAD (status:REPO), or a literal (=TEXT, for a make variable). Inputs
+are named relative to the clone, so that the same content gives the same key
+in every clone. The key of a check's last run is kept in
 build/results/NAME.key, written only once the run left its output (and, for
-KTAP output, no "not ok" line); make check forgets every key when its
-report fails, so that a failure is never taken from the cache.
+KTAP output, no "not ok" line), and its output in the machine-wide result
+cache, RESULT_CACHE/RESULTS/NAME/KEY/ (tools/setup/versions.env's
+CACHE_ROOT/results; RESULTS relative to the clone): a fresh clone whose
+inputs have the content of a run that passed on this machine takes its
+output from there instead of running the check. make check forgets every
+input key when its report fails, in the clone and in the machine's cache,
+so that a failure is never taken from a cache.
 
-    python3 -m harness.inputs fresh NAME OUTPUT -- INPUT...  exit 0: unchanged
-    python3 -m harness.inputs save NAME OUTPUT -- INPUT...
+    python3 -m harness.inputs fresh NAME OUTPUT[,OUTPUT...] -- INPUT...  exit 0: unchanged
+    python3 -m harness.inputs save NAME OUTPUT[,OUTPUT...] -- INPUT...
     python3 -m harness.inputs forget [NAME...]              (none: all)
+
+The first OUTPUT is the one that says whether the check passed; the others
+are kept and restored with it.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
+PROJ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The build directory of the kernel base being built (the Makefile's BUILD).
-RESULTS = os.path.join(os.environ.get('BUILD') or os.path.join(os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'build'), 'results')
+RESULTS = os.path.join(os.environ.get('BUILD') or os.path.join(PROJ, 'build'), 'results')
 SKIP_DIRS = {'target', '__pycache__', '.git'}
+
+
+def _cache_root():
+    """The machine-wide result cache: RESULT_CACHE, else CACHE_ROOT/results
+    (tools/setup/versions.env, read as set-up leaves it: CACHE_ROOT=PATH)."""
+    if os.environ.get('RESULT_CACHE'):
+        return os.environ['RESULT_CACHE']
+    root = os.environ.get('CACHE_ROOT')
+    if not root:
+        with open(os.path.join(PROJ, 'tools/setup/versions.env'), encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('CACHE_ROOT='):
+                    root = line.split('=', 1)[1].strip()
+    return os.path.join(root or '/var/cache/vcpu-suspend', 'results')
+
+
+def _relative(item):
+    """item with the clone's own path replaced by '.', so that keys do not
+    depend on where the clone is."""
+    return item.replace(PROJ + '/', './').replace(PROJ, '.')
 
 
 class Error(Exception):
@@ -40,7 +72,7 @@ def key(inputs):
     """The SHA-256 hex digest of the content of inputs."""
     h = hashlib.sha256()
     for item in inputs:
-        h.update(b'\0' + item.encode())
+        h.update(b'\0' + _relative(item).encode())
         if item.startswith('='):
             continue
         if item.startswith('git:'):
@@ -57,6 +89,8 @@ def key(inputs):
             for root, dirs, files in os.walk(item):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
                 for name in sorted(files):
+                    if name.startswith('.') and name.endswith('.cmd'):
+                        continue
                     path = os.path.join(root, name)
                     h.update(b'\0' + os.path.relpath(path, item).encode() + b'\0')
                     if os.path.islink(path):
@@ -74,6 +108,11 @@ def _keyfile(name):
     return os.path.join(RESULTS, name + '.key')
 
 
+def _entry(name, k):
+    """The machine-wide cache's directory for check name with key k."""
+    return os.path.join(_cache_root(), os.path.relpath(RESULTS, PROJ), name, k)
+
+
 def _passed(output):
     if not os.path.isfile(output):
         return False
@@ -83,22 +122,62 @@ def _passed(output):
     return True
 
 
+def _restore(name, outputs, k):
+    """Copies the outputs of the machine cache's entry for key k into
+    place; False if it has no such entry."""
+    entry = _entry(name, k)
+    if not all(os.path.isfile(os.path.join(entry, os.path.basename(o))) for o in outputs):
+        return False
+    for o in outputs:
+        os.makedirs(os.path.dirname(os.path.abspath(o)), exist_ok=True)
+        shutil.copyfile(os.path.join(entry, os.path.basename(o)), o)
+    print(f'{name}: its inputs are those of a run that passed on this machine: '
+          f'output taken from {entry}', file=sys.stderr)
+    return True
+
+
 def fresh(name, output, inputs):
+    outputs = output.split(',')
     try:
         with open(_keyfile(name), encoding='utf-8') as f:
             old = f.read().strip()
     except OSError:
-        return False
-    return _passed(output) and old == key(inputs)
+        old = None
+    k = key(inputs)
+    if old == k and all(os.path.isfile(o) for o in outputs) and _passed(outputs[0]):
+        return True
+    if _restore(name, outputs, k) and _passed(outputs[0]):
+        _write_key(name, k)
+        return True
+    return False
+
+
+def _write_key(name, k):
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(_keyfile(name), 'w', encoding='utf-8') as f:
+        f.write(k + '\n')
 
 
 def save(name, output, inputs):
-    if _passed(output):
-        os.makedirs(RESULTS, exist_ok=True)
-        with open(_keyfile(name), 'w', encoding='utf-8') as f:
-            f.write(key(inputs) + '\n')
-    else:
+    outputs = output.split(',')
+    if not (_passed(outputs[0]) and all(os.path.isfile(o) for o in outputs)):
         forget([name])
+        return
+    k = key(inputs)
+    _write_key(name, k)
+    entry = _entry(name, k)
+    if os.path.isdir(entry):
+        return
+    try:
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=os.path.dirname(entry))
+        for o in outputs:
+            shutil.copyfile(o, os.path.join(tmp, os.path.basename(o)))
+        os.rename(tmp, entry)
+    except OSError as e:
+        # Another clone saved the same entry first, or the cache is not
+        # writable: the check passed all the same.
+        print(f'inputs: {name}: not kept in the machine cache: {e}', file=sys.stderr)
 
 
 def forget(names):
@@ -106,6 +185,10 @@ def forget(names):
         names = [n[:-4] for n in os.listdir(RESULTS) if n.endswith('.key')]
     for name in names:
         try:
+            with open(_keyfile(name), encoding='utf-8') as f:
+                k = f.read().strip()
+            if k:
+                shutil.rmtree(_entry(name, k), ignore_errors=True)
             os.remove(_keyfile(name))
         except FileNotFoundError:
             pass
@@ -116,7 +199,7 @@ def main(argv):
         forget(argv[1:])
         return 0
     if len(argv) < 4 or argv[0] not in ('fresh', 'save') or argv[3] != '--':
-        raise Error('usage: python3 -m harness.inputs fresh|save NAME OUTPUT -- INPUT... '
+        raise Error('usage: python3 -m harness.inputs fresh|save NAME OUTPUT[,OUTPUT...] -- INPUT... '
                     '| forget [NAME...]')
     cmd, name, output, inputs = argv[0], argv[1], argv[2], argv[4:]
     if cmd == 'fresh':

@@ -178,9 +178,24 @@ def selftest_list(path, with_args):
     return out
 
 
+def shard(lines, n):
+    """lines of a test list dealt into n lists for n boots at once: the
+    longest time limit first to the list with the least so far, each list
+    in the order of lines."""
+    shards = [[] for _ in range(n)]
+    load = [0] * n
+    order = sorted(range(len(lines)), key=lambda i: -int(lines[i].split()[1]))
+    for i in order:
+        k = load.index(min(load))
+        shards[k].append(i)
+        load[k] += int(lines[i].split()[1])
+    return [[lines[i] for i in sorted(s)] for s in shards]
+
+
 def main(argv):
     usage = 'usage: python3 -m harness.ktap result N STATUS NAME [WHY] | header COUNT | ' \
-            'list kvm|gate FILE | list both|one NAME SECONDS ... | output NAME CONSOLE'
+            'list kvm|gate FILE | list both|one NAME SECONDS ... | output NAME CONSOLE | ' \
+            'shard N LIST PREFIX'
     if len(argv) >= 4 and argv[0] == 'result':
         status = 'pass' if argv[2] == '0' else 'fail'
         print(line(argv[1], status, argv[3], ' '.join(argv[4:]) if status == 'fail' else ''))
@@ -192,6 +207,12 @@ def main(argv):
         print('\n'.join(on_both(argv[2], argv[3], ' '.join(argv[4:]))))
     elif len(argv) >= 5 and argv[:2] == ['list', 'one']:
         print(list_line(argv[2], argv[3], ' '.join(argv[4:])))
+    elif len(argv) == 4 and argv[0] == 'shard' and argv[1].isdigit() and int(argv[1]) > 0:
+        with open(argv[2], encoding='utf-8') as f:
+            lines = [t.rstrip('\n') for t in f if t.strip() and not t.startswith('#')]
+        for k, part in enumerate(shard(lines, int(argv[1])), 1):
+            with open(f'{argv[3]}-{k}.list', 'w', encoding='utf-8') as f:
+                f.write(''.join(t + '\n' for t in part))
     elif len(argv) == 3 and argv[0] == 'output':
         with open(argv[2], encoding='utf-8', errors='replace') as f:
             programs, _, _ = split_console(f.read())

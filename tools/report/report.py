@@ -22,7 +22,9 @@ from harness.ktap import (RESULT, SPLAT, emit, kunit_results, load_baseline, par
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('console', help='console log of the test boot')
+    ap.add_argument('console', nargs='+',
+                    help='console log of the test boot, or of each of the boots of one '
+                         'kernel that shared the test list (the KUnit results: the first\'s)')
     ap.add_argument('--expect', action='append', default=[],
                     help='a program that must have run (repeatable)')
     ap.add_argument('--list', help='the guest test list: every program in it must have run')
@@ -47,8 +49,10 @@ def main():
     args = ap.parse_args()
 
     try:
-        with open(args.console, encoding='utf-8', errors='replace') as f:
-            text = f.read()
+        texts = []
+        for path in args.console:
+            with open(path, encoding='utf-8', errors='replace') as f:
+                texts.append(f.read())
         baseline = load_baseline(args.baseline)
         if args.list:
             with open(args.list, encoding='utf-8') as f:
@@ -65,7 +69,13 @@ def main():
         print(f'report: error: {e.filename}: {e.strerror}', file=sys.stderr)
         return 2
 
-    programs, dmesg, done = split_console(text)
+    programs, dmesg, done, kunit_dmesg = {}, [], True, None
+    for text in texts:
+        p, d, ok = split_console(text)
+        programs.update(p)
+        dmesg += d
+        done = done and ok and bool(d)
+        kunit_dmesg = d if kunit_dmesg is None else kunit_dmesg
     results = []
     out = sys.stdout
 
@@ -101,7 +111,7 @@ def main():
                     print(f'# {name}: {line[2:]}', file=out)
         results += leaves
 
-    kunit = kunit_results(dmesg)
+    kunit = kunit_results(kunit_dmesg)
     if args.no_kunit:
         print(f'# kunit: {len(kunit)} result(s) in the kernel log, left out (--no-kunit)',
               file=out)
