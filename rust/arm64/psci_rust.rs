@@ -49,7 +49,6 @@ use kernel::{
         c_ulong, //
     },
     kvm::{
-        ExitReason,
         GpReg,
         LoadedVcpu,
         MpState,
@@ -225,10 +224,8 @@ fn kvm_prepare_system_event(vcpu: &LoadedVcpu, event: SystemEvent, flags: u64) {
     kvm.make_all_cpus_request(VmRequest::Sleep);
 
     let run = vcpu.run();
-    run.clear_system_event();
-    run.set_system_event_type(event);
+    run.set_system_event_exit(event);
     run.set_system_event_flags(flags);
-    run.set_exit_reason(ExitReason::SystemEvent);
 }
 
 /// SYSTEM_OFF, `kvm_psci_system_off()`.
@@ -261,10 +258,7 @@ fn kvm_psci_system_reset2(vcpu: &LoadedVcpu) {
 
 /// SYSTEM_SUSPEND: exits to userspace, which implements it, `kvm_psci_system_suspend()`.
 fn kvm_psci_system_suspend(vcpu: &LoadedVcpu) {
-    let run = vcpu.run();
-    run.clear_system_event();
-    run.set_system_event_type(SystemEvent::Suspend);
-    run.set_exit_reason(ExitReason::SystemEvent);
+    vcpu.run().set_system_event_exit(SystemEvent::Suspend);
 }
 
 /// NOT_SUPPORTED for a 64-bit function (SMC64/HVC64) called by a 32-bit guest, 0 otherwise,

@@ -14,7 +14,6 @@
 use kernel::{
     ffi::c_int,
     kvm::{
-        ExitReason,
         LoadedVcpu,
         MpState,
         MpStateLocked,
@@ -64,10 +63,7 @@ impl VcpuSuspend for Suspend {
         // Check to make sure the vCPU is actually runnable. If so, exit to userspace informing it
         // of the wakeup condition.
         if vcpu.runnable() {
-            let run = vcpu.run();
-            run.clear_system_event();
-            run.set_system_event_type(SystemEvent::Wakeup);
-            run.set_exit_reason(ExitReason::SystemEvent);
+            vcpu.run().set_system_event_exit(SystemEvent::Wakeup);
             return 0;
         }
 

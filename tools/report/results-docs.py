@@ -71,6 +71,7 @@ SOURCES = [
     ('fuzz.ktap', 'make fuzz'),
     ('bench.md', 'make bench'),
     ('exit-roundtrip.md', 'make exit-roundtrip'),
+    ('psci-bench.txt', 'make psci-bench'),
     ('tpidr-loop.txt', 'make tpidr-loop'),
     ('run.txt', 'make run'),
 ]
@@ -618,6 +619,34 @@ def section_exit_roundtrip(logs):
     return out + [line for line in log.lines if not line.startswith('# ')] + ['']
 
 
+PSCI_BENCH = re.compile(r'^# psci-bench: (affinity_info|cpu_on) (.*)$')
+
+
+def section_psci_bench(logs):
+    out, log = file_section(
+        logs, 'psci-bench.txt', 'The Rust PSCI against the C one (`make psci-bench`)',
+        'AFFINITY_INFO timed by the guest, and the CPU_ON round trip (vCPU 0 turns vCPU 1 on, '
+        'until vCPU 1 runs), in rounds alternating the two implementations in one boot. '
+        'See [psci.md](psci.md).')
+    if log is None:
+        return out
+    rows = []
+    for line in log.lines:
+        m = PSCI_BENCH.match(line)
+        if m:
+            f = dict(kv.split('=', 1) for kv in m.group(2).split() if '=' in kv)
+            rows.append([m.group(1), f.get('rust_median_ns', ''), f.get('c_median_ns', ''),
+                         f.get('ratio', ''), f.get('rust_p10_ns', ''), f.get('c_p10_ns', ''),
+                         f.get('n', '')])
+    if not rows:
+        return out + ['No result in `psci-bench.txt`: the bench did not finish.', '']
+    notes = [l[len('# psci-bench: '):] for l in log.lines
+             if l.startswith('# psci-bench: ') and not PSCI_BENCH.match(l)]
+    return out + table(['call', 'Rust median (ns)', 'C median (ns)', 'Rust/C',
+                        'Rust 10th pct (ns)', 'C 10th pct (ns)', 'n'], rows) + \
+        [''] + [f'- {n}' for n in notes] + ['']
+
+
 def section_figures(logs):
     out = ['## Stress, fuzzer and bench smoke', '',
            'What each run printed (`report.py --figures`): cycles, steps and '
@@ -702,7 +731,8 @@ def render(logs, source, measured):
     ]
     for section in (section_summary, section_programs, section_cases, section_other,
                     section_gate, section_mutants, section_series, section_host,
-                    section_widened, section_figures, section_bench, section_exit_roundtrip,
+                    section_widened, section_figures, section_bench, section_psci_bench,
+                    section_exit_roundtrip,
                     section_tpidr,
                     section_leads, section_stable, section_run):
         out += section(logs)

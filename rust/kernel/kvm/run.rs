@@ -42,22 +42,19 @@ impl Run {
         unsafe { &*ptr.cast::<Self>() }
     }
 
-    /// Zeroes the whole `system_event` member: `type`, `ndata` and `data` (whose first word
-    /// is the older `flags`).
+    /// Prepares a `KVM_EXIT_SYSTEM_EVENT` exit of type `event`: zeroes the whole `system_event`
+    /// member (`type`, `ndata` and `data`, whose first word is the older `flags`), then sets its
+    /// `type` and `exit_reason`, as the C code's `memset()` and two stores do.
     #[inline]
-    pub fn clear_system_event(&self) {
+    pub fn set_system_event_exit(&self, event: SystemEvent) {
         // SAFETY: By the type invariant the page is valid for writes; `system_event` is a member
         // of plain integers, for which all-zeroes is a valid value.
-        unsafe { (&raw mut (*self.0.get()).__bindgen_anon_1.system_event).write_bytes(0, 1) };
-    }
-
-    /// Sets `system_event.type`.
-    #[inline]
-    pub fn set_system_event_type(&self, event: SystemEvent) {
-        // SAFETY: By the type invariant the page is valid for writes.
         unsafe {
-            (&raw mut (*self.0.get()).__bindgen_anon_1.system_event.type_).write(event as u32)
-        };
+            let system_event = &raw mut (*self.0.get()).__bindgen_anon_1.system_event;
+            system_event.write_bytes(0, 1);
+            (&raw mut (*system_event).type_).write(event as u32);
+            (&raw mut (*self.0.get()).exit_reason).write(ExitReason::SystemEvent as u32);
+        }
     }
 
     /// Sets `system_event.ndata` to 1 and `system_event.data[0]` (the older `flags`) to `flags`,
@@ -70,12 +67,5 @@ impl Run {
             (&raw mut (*event).ndata).write(1);
             (&raw mut (*event).__bindgen_anon_1.data[0]).write(flags);
         }
-    }
-
-    /// Sets `exit_reason`.
-    #[inline]
-    pub fn set_exit_reason(&self, reason: ExitReason) {
-        // SAFETY: By the type invariant the page is valid for writes.
-        unsafe { (&raw mut (*self.0.get()).exit_reason).write(reason as u32) };
     }
 }

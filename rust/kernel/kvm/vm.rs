@@ -65,13 +65,22 @@ impl Kvm {
     #[inline]
     pub fn get_vcpu(&self, i: c_int) -> Option<&Vcpu> {
         // SAFETY: By the type invariant the VM is valid; `kvm_get_vcpu()` checks `i` against
-        // `online_vcpus` and returns NULL or a created vCPU.
-        let vcpu = unsafe { bindings::kvm_get_vcpu(self.as_ptr(), i) };
+        // `online_vcpus` and returns NULL or a created vCPU of this VM.
+        unsafe { self.vcpu_or_none(bindings::kvm_get_vcpu(self.as_ptr(), i)) }
+    }
+
+    /// `None` for NULL, else the vCPU `vcpu`, borrowed for as long as `self`.
+    ///
+    /// # Safety
+    ///
+    /// `vcpu` is NULL or a vCPU of this VM.
+    #[inline]
+    unsafe fn vcpu_or_none(&self, vcpu: *mut bindings::kvm_vcpu) -> Option<&Vcpu> {
         if vcpu.is_null() {
             return None;
         }
-        // SAFETY: `vcpu` is a vCPU of this VM, which KVM destroys only with the VM, and so not
-        // during the borrow of `self`.
+        // SAFETY: The caller guarantees that `vcpu` is a vCPU of this VM, which KVM destroys
+        // only with the VM, and so not during the borrow of `self`.
         Some(unsafe { Vcpu::from_raw(vcpu) })
     }
 
@@ -89,12 +98,7 @@ impl Kvm {
     pub fn mpidr_to_vcpu(&self, mpidr: c_ulong) -> Option<&Vcpu> {
         // SAFETY: By the type invariant the VM is valid; `kvm_mpidr_to_vcpu()` takes any value
         // and returns NULL or one of the VM's vCPUs.
-        let vcpu = unsafe { bindings::kvm_mpidr_to_vcpu(self.as_ptr(), mpidr) };
-        if vcpu.is_null() {
-            return None;
-        }
-        // SAFETY: As in `get_vcpu()`.
-        Some(unsafe { Vcpu::from_raw(vcpu) })
+        unsafe { self.vcpu_or_none(bindings::kvm_mpidr_to_vcpu(self.as_ptr(), mpidr)) }
     }
 
     /// Returns whether userspace gave the VM's vCPUs `feature`, a `KVM_ARM_VCPU_*` bit,

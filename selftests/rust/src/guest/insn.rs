@@ -139,6 +139,25 @@ pub const B_SELF: u32 = b(0);
 /// `B .-4`: branch to the previous instruction.
 pub const B_BACK: u32 = b(-1);
 
+/// An EL1 vector table (`VBAR_EL1`, 2 KiB): the code of `entry(off)` at each of the 16 entries'
+/// offsets, 0 to 0x780, each padded with `B .` to its 0x80 bytes. An entry longer than its
+/// slot is a bug in the test.
+pub fn el1_vectors(mut entry: impl FnMut(u64) -> Vec<u32>) -> Vec<u32> {
+    const SLOT: usize = 0x80 / 4;
+    let mut code = Vec::with_capacity(16 * SLOT);
+    for off in (0..0x800u64).step_by(0x80) {
+        let words = entry(off);
+        assert!(
+            words.len() <= SLOT,
+            "vector entry {off:#x}: {} instructions",
+            words.len()
+        );
+        code.extend(&words);
+        code.resize(code.len() + SLOT - words.len(), B_SELF);
+    }
+    code
+}
+
 /// Loads a 64-bit value into `Xd`: MOVZ then three MOVK.
 pub fn load_imm64(rd: u32, value: u64) -> [u32; 4] {
     [

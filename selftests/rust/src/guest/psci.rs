@@ -3,7 +3,9 @@
 //! host sets, PSCI entry points that report x0, and a vector table that
 //! turns an unexpected exception into an exit.
 
-use super::{b, load_imm64, mrs, str_x, B_SELF, ELR_EL1, HVC_0, MMIO_REPORT, RESUME_OFFSET};
+use super::{
+    b, el1_vectors, load_imm64, mrs, str_x, B_SELF, ELR_EL1, HVC_0, MMIO_REPORT, RESUME_OFFSET,
+};
 
 /// Where `psci_caller()`'s call loop reports x0 after each `HVC #0`.
 pub const CALL_REPORT: u64 = MMIO_REPORT;
@@ -103,17 +105,14 @@ pub const VECTOR_REPORT: u64 = MMIO_REPORT + 0x1000;
 ///     b    target
 /// ```
 pub fn vector_table(base: u64, target: u64) -> Vec<u32> {
-    let mut code = Vec::new();
-    for off in (0..0x800u64).step_by(0x80) {
+    el1_vectors(|off| {
         let mut entry = vec![mrs(11, ELR_EL1)];
         entry.extend(load_imm64(10, VECTOR_REPORT + off));
         entry.push(str_x(11, 10));
         let here = base + off + 4 * entry.len() as u64;
         entry.push(b(((target as i64 - here as i64) / 4) as i32));
-        code.extend(&entry);
-        code.resize(code.len() + 0x80 / 4 - entry.len(), B_SELF);
-    }
-    code
+        entry
+    })
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! the sequence that unmasks them for one instruction.
 
 use super::{
-    add_imm, load_imm64, movz, mrs, msr, msr_daifclr, msr_daifset, str_x, str_x_at, B_SELF, DAIF_A,
-    ERET, GUEST_BASE, ISB, ISR_EL1, MMIO_REPORT, VBAR_EL1,
+    add_imm, el1_vectors, load_imm64, movz, mrs, msr, msr_daifclr, msr_daifset, str_x, str_x_at,
+    B_SELF, DAIF_A, ERET, GUEST_BASE, ISB, ISR_EL1, MMIO_REPORT, VBAR_EL1,
 };
 
 /// Offset in guest memory of `serror_taker()`'s vector table (VBAR_EL1
@@ -54,15 +54,13 @@ pub fn serror_taker() -> Vec<u32> {
     code.push(str_x_at(5, 1, 16));
     code.extend([movz(0, 2, 0), str_x(0, 1), B_SELF]);
     code.resize((VECTORS_OFFSET / 4) as usize, B_SELF);
-    for off in (0..0x800).step_by(0x80) {
-        let entry = if off == SERROR_VECTOR {
+    code.extend(el1_vectors(|off| {
+        if off == SERROR_VECTOR {
             vec![add_imm(5, 5, 1), ERET]
         } else {
             vec![movz(0, off as u16, 0), str_x_at(0, 1, 24), B_SELF]
-        };
-        code.extend(&entry);
-        code.resize(code.len() + 0x80 / 4 - entry.len(), B_SELF);
-    }
+        }
+    }));
     code
 }
 
