@@ -18,6 +18,9 @@
 # build/src, a git repository: pristine 7.3 plus tools/tree/series as commits.
 
 SHELL := /bin/bash
+# make check orders its stages by the order of its prerequisites, and its
+# lanes (below) are its only parallelism: no make -j at this level.
+.NOTPARALLEL:
 .SHELLFLAGS := -eo pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -251,7 +254,7 @@ GATE_RUN = $(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSF
 		>$(RESULTS)/gate.ktap || true
 gate: $(call BUILT,$(PIMAGE) kernel kselftest-tar)
 	@$(PY) -m harness.ktap list gate $(GATE_LIST) >$(B)/gate.list
-	@$(call cached,gate,$(RESULTS)/gate.ktap,$(GATE_INPUTS),$(GATE_RUN))
+	@$(call cached,gate,$(RESULTS)/gate.ktap$(comma)$(RESULTS)/gate.md,$(GATE_INPUTS),$(GATE_RUN))
 	@cat $(RESULTS)/gate.md
 	$(call verdict,$(RESULTS)/gate.ktap)
 
@@ -264,7 +267,7 @@ FIGURES = --figures stress --figures fuzz --figures bench-smoke
 # build/results and re-run only when its inputs changed (cached, above); then
 # one report of them all, and the cover letters filled with this run's
 # figures. First the builds every check needs (CHECK_BUILDS), then the checks
-# in two lanes at once (check-lanes): a QEMU boot keeps one core busy, so the
+# in two lanes at once (lanes): a QEMU boot keeps one core busy, so the
 # lane of boots (LANE_BOOTS) runs beside the lane of builds and the mutants'
 # boots (LANE_BUILDS), on the other core; on more cores, kbuild takes what
 # the boots leave. The lanes share no tree: the series worktree (the
@@ -288,18 +291,20 @@ stage-mark-begin:
 stage-mark-%:
 	@echo "$* $$(date +%s)" >>$(STAGE_MARKS)
 # A lane: a make of its own (IN_LANE=1: what CHECK_BUILDS built is taken as
-# built, below), its output prefixed with its name; both lanes run to their
-# end, and check-lanes fails if either failed (a check's failure is not a
-# lane's: the report decides).
-lane = ( $(MAKE) --no-print-directory IN_LANE=1 IN_CHECK=1 STAGE_MARKS=$(call LANE_MARKS,$(1)) \
+# built, below; -k: a stage that fails does not stop the ones after it), its
+# output prefixed with its name. lanes runs both to their end and leaves
+# their exit status in build/lanes.status; make check reports, then fails
+# (forgetting every key) if a lane failed.
+lane = ( $(MAKE) -k --no-print-directory IN_LANE=1 IN_CHECK=1 STAGE_MARKS=$(call LANE_MARKS,$(1)) \
 		lane-run LANE_STAGES="$(2)" 2>&1 | sed -u 's/^/[$(1)] /' )
+LANES_STATUS := $(B)/lanes.status
 .PHONY: lanes lane-run
 lanes:
 	@echo "lanes: $(LANE_BOOTS) | $(LANE_BUILDS), at once"
-	@$(call lane,boots,$(LANE_BOOTS)) & boots=$$!; \
+	@rm -f $(LANES_STATUS); $(call lane,boots,$(LANE_BOOTS)) & boots=$$!; \
 	 $(call lane,builds,$(LANE_BUILDS)) & builds=$$!; \
-	 rc=0; wait $$boots || rc=$$?; wait $$builds || rc=$$?; \
-	 [ $$rc = 0 ] || echo "lanes: a lane failed (exit $$rc), see its lines above"; exit $$rc
+	 rc=0; wait $$boots || rc=$$?; wait $$builds || rc=$$?; echo $$rc >$(LANES_STATUS); \
+	 [ $$rc = 0 ] || echo "lanes: a lane failed (exit $$rc), see its lines above; the report follows"
 lane-run: stage-mark-begin $(foreach s,$(LANE_STAGES),$(s) stage-mark-$(s))
 # $(call BUILT,TARGETS): prerequisites of a check that make check builds
 # before its lanes: none inside a lane, where two lanes must not run kbuild,
@@ -315,10 +320,13 @@ check: stage-mark-begin $(foreach s,$(CHECK_STAGES),$(s) stage-mark-$(s))
 		--host $(RESULTS)/mutants.ktap --host $(RESULTS)/gate.ktap --kunit-min 100 \
 		--results $(RESULTS)/protected.ktap --results $(RESULTS)/leads.ktap \
 		--results $(STABLE_RESULTS)/stable.ktap \
-		$(REPORT_EXPECT) | tee $(RESULTS)/check.ktap || \
-		{ $(PY) -m harness.inputs forget; \
-		  BUILD=$(PROJ)/build/stable-6.12 $(PY) -m harness.inputs forget stable; exit 1; }
+		$(REPORT_EXPECT) | tee $(RESULTS)/check.ktap || { $(FORGET_ALL); exit 1; }
+	@[ "$$(cat $(LANES_STATUS) 2>/dev/null)" = 0 ] || \
+		{ echo "check: a lane failed (its lines above, [boots] or [builds])"; $(FORGET_ALL); exit 1; }
 	@$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches >/dev/null
+# Every input key of make check, in the clone and in the machine's cache.
+FORGET_ALL = $(PY) -m harness.inputs forget; \
+	BUILD=$(PROJ)/build/stable-6.12 $(PY) -m harness.inputs forget stable
 
 # The test boot of make check: build/Image with build/check.list.
 BOOT_TOOLS  = $(PROJ)/tools/boot/guest $(PROJ)/tools/boot/boot.sh $(PROJ)/tools/boot/mkinitramfs.sh
@@ -395,14 +403,20 @@ host-checks: kernel
 # selftest binary added to it: build/kselftest.tar.gz. The clone's path is
 # mapped out of the binaries, so that every clone builds the same ones.
 KSFT_INSTALL := $(B)/kselftest/install
+# The selftests' flags; kbuild does not rebuild them when these change, so
+# their objects go when KSFT_STAMP differs.
+KSFT_CFLAGS := -static -ffile-prefix-map=$(PROJ)/=
+KSFT_STAMP   = $(KOBJ)/kselftest/.extra-cflags
 # The 6.12 stable backport has the C selftest only.
 KSFT_RUST := $(if $(filter 7.3,$(BASE)),rust-selftest)
 .PHONY: kselftest-tar
 kselftest-tar: kernel $(KSFT_RUST)
 	@echo "kselftest-tar: building TARGETS=kvm (log: $(LOGS)/kselftest.log)"
 	@rm -rf $(KSFT_INSTALL)
+	@[ "$$(cat $(KSFT_STAMP) 2>/dev/null)" = '$(KSFT_CFLAGS)' ] || \
+		{ rm -rf $(KOBJ)/kselftest; mkdir -p $(KOBJ)/kselftest; echo '$(KSFT_CFLAGS)' >$(KSFT_STAMP); }
 	@$(MAKE) -C $(SRC)/tools/testing/selftests TARGETS=kvm ARCH=arm64 \
-		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS="-static -ffile-prefix-map=$(PROJ)/=" \
+		CROSS_COMPILE=aarch64-linux-gnu- O=$(KOBJ) EXTRA_CFLAGS="$(KSFT_CFLAGS)" \
 		KSFT_INSTALL_PATH=$(KSFT_INSTALL) install >$(LOGS)/kselftest.log 2>&1 || \
 		{ tail -30 $(LOGS)/kselftest.log; echo "kselftest-tar: build failed"; exit 1; }
 	@if [ -n "$(KSFT_RUST)" ]; then \
@@ -618,9 +632,10 @@ docs-check: $(call BUILT,kernel)
 MUTANT_TESTS ?= c
 mutants: $(call BUILT,kernel kselftest-tar)
 	@echo "mutants: the Rust suspend path, deliberately broken (log: $(B)/mutants/mutants.log)"
-	@$(call cached,mutants,$(RESULTS)/mutants.ktap,git:$(SRC):HEAD $(PROJ)/selftests/mutants \
+	@$(call cached,mutants,$(RESULTS)/mutants.ktap$(comma)$(RESULTS)/mutants.txt,git:$(SRC):HEAD $(PROJ)/selftests/mutants \
 		$(PROJ)/tools/checks/mutants.py $(PROJ)/tools/harness $(PROJ)/tools/tree/worktree.sh \
 		$(PROJ)/tools/tree/kmake.sh $(KSFT_INSTALL) $(BOOT_TOOLS) $(CONFIGS) =$(MUTANT_TESTS),\
+		rm -f $(RESULTS)/mutants.ktap; \
 		$(PY) $(PROJ)/tools/checks/mutants.py --tests $(MUTANT_TESTS) \
 			--ktap $(RESULTS)/mutants.ktap >$(RESULTS)/mutants.txt || true)
 	@cat $(RESULTS)/mutants.txt
