@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 from harness import ktap
@@ -217,13 +218,22 @@ class Boot:
         self.log.flush()
         self.start = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        # The boot's own end, not when wait() is called (after the next
+        # mutant's build).
+        self.end = None
+        self.watch = threading.Thread(target=self._watch, daemon=True)
+        self.watch.start()
+
+    def _watch(self):
+        self.proc.wait()
+        self.end = time.monotonic()
 
     def wait(self):
         """Waits for the boot (boot.sh bounds it); the cases that failed on
         the Rust path and on the C path, and the boot's seconds."""
-        self.proc.wait()
+        self.watch.join()
         self.log.close()
-        secs = time.monotonic() - self.start
+        secs = self.end - self.start
         os.unlink(self.image)
         with open(self.console, encoding='utf-8', errors='replace') as f:
             programs, _, _ = ktap.split_console(f.read())

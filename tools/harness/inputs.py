@@ -109,16 +109,25 @@ def _keyfile(name):
 
 
 def _entry(name, k):
-    """The machine-wide cache's directory for check name with key k."""
-    return os.path.join(_cache_root(), os.path.relpath(RESULTS, PROJ), name, k)
+    """The machine-wide cache's directory for check name with key k: below
+    RESULTS' path in the clone, or, for a RESULTS outside the clone, below
+    a digest of its path."""
+    where = os.path.relpath(RESULTS, PROJ)
+    if where.startswith('..'):
+        where = 'elsewhere-' + hashlib.sha256(os.path.abspath(RESULTS).encode()).hexdigest()[:16]
+    return os.path.join(_cache_root(), where, name, k)
 
 
 def _passed(output):
+    """Whether output says its check passed: it exists, and a KTAP file has
+    at least one result and no "not ok" (an empty one is a check that died)."""
     if not os.path.isfile(output):
         return False
     if output.endswith('.ktap'):
         with open(output, encoding='utf-8', errors='replace') as f:
-            return not any(line.startswith('not ok') for line in f)
+            lines = f.read().splitlines()
+        return (any(line.startswith('ok ') for line in lines)
+                and not any(line.startswith('not ok') for line in lines))
     return True
 
 
@@ -168,6 +177,7 @@ def save(name, output, inputs):
     entry = _entry(name, k)
     if os.path.isdir(entry):
         return
+    tmp = None
     try:
         os.makedirs(os.path.dirname(entry), exist_ok=True)
         tmp = tempfile.mkdtemp(dir=os.path.dirname(entry))
@@ -177,7 +187,10 @@ def save(name, output, inputs):
     except OSError as e:
         # Another clone saved the same entry first, or the cache is not
         # writable: the check passed all the same.
-        print(f'inputs: {name}: not kept in the machine cache: {e}', file=sys.stderr)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.isdir(entry):
+            print(f'inputs: {name}: not kept in the machine cache: {e}', file=sys.stderr)
 
 
 def forget(names):
