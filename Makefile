@@ -128,9 +128,14 @@ kbuild = @echo "$(1): building (log: $(LOGS)/$(1).log)"; \
 	  echo "$(1): build failed, see $(LOGS)/$(1).log"; exit 1; }
 
 # Kbuild decides what to rebuild; always ask it.
+# .source-rev: the commit the objects were built from, for a tree as it is
+# committed (tools/tree/pristine.sh starts from them).
 kernel: $(KERNEL_PREREQS)
 	$(KERNEL_CHECKOUT)
+	@rm -f $(KOBJ)/.source-rev
 	$(call kbuild,kernel,$(KOBJ),Image vmlinux headers,$(KTREE))
+	@! git -C $(KTREE) status --porcelain --untracked-files=no | grep -q . && \
+		git -C $(KTREE) rev-parse HEAD >$(KOBJ)/.source-rev || true
 	@cp $(KOBJ)/arch/arm64/boot/Image $(B)/Image
 	@cp $(KOBJ)/vmlinux $(B)/vmlinux
 
@@ -226,9 +231,13 @@ PIMAGE    := $(B)/pristine/Image
 pristine-kernel: $(PIMAGE)
 # The pristine tree is fixed; only the configuration and the way of building
 # it can change.
+# On 7.3 it starts from the project kernel's objects when the worktree has
+# none (the kernel stage comes first in make check); the 6.12 pristine
+# kernel is the first built there.
+PRISTINE_SEED := $(if $(filter 7.3,$(BASE)),$(KOBJ))
 $(PIMAGE): $(WT_CONFIGS) $(PROJ)/tools/tree/pristine.sh \
 		$(PROJ)/tools/tree/kmake.sh $(PROJ)/tools/tree/worktree.sh | tree
-	@$(PROJ)/tools/tree/pristine.sh $(SRC) $(PIMAGE)
+	@$(PROJ)/tools/tree/pristine.sh $(SRC) $(PIMAGE) $(PRISTINE_SEED)
 
 # The binaries the gate runs, not the whole kselftest package: a change to
 # the suspend selftests alone (vcpu_suspend_rs) does not boot it again.
@@ -324,9 +333,11 @@ check: stage-mark-begin $(foreach s,$(CHECK_STAGES),$(s) stage-mark-$(s))
 	@[ "$$(cat $(LANES_STATUS) 2>/dev/null)" = 0 ] || \
 		{ echo "check: a lane failed (its lines above, [boots] or [builds])"; $(FORGET_ALL); exit 1; }
 	@$(PROJ)/tools/submit/mkpatches.sh $(SRC) $(B)/patches >/dev/null
-# Every input key of make check, in the clone and in the machine's cache.
-FORGET_ALL = $(PY) -m harness.inputs forget; \
-	BUILD=$(PROJ)/build/stable-6.12 $(PY) -m harness.inputs forget stable
+# $(call forget,NAME...): forget the input keys of the checks NAME (none:
+# every check of this base), in the clone and in the machine's cache, after
+# a failure; FORGET_ALL: every key of make check.
+forget = $(PY) -m harness.inputs forget $(1)
+FORGET_ALL = $(call forget); BUILD=$(PROJ)/build/stable-6.12 $(call forget,stable)
 
 # The test boot of make check: build/Image with build/check.list.
 BOOT_TOOLS  = $(PROJ)/tools/boot/guest $(PROJ)/tools/boot/boot.sh $(PROJ)/tools/boot/mkinitramfs.sh
@@ -515,7 +526,7 @@ check-debug: kernel-debug initramfs
 		$(DEBUG_BOOT))
 	$(PY) $(PROJ)/tools/report/report.py $(DEBUG_CONSOLES) --baseline $(BASELINE) \
 		--kunit-min 100 --list $(B)/debug.list $(FIGURES) | tee $(RESULTS)/check-debug.ktap || \
-		{ $(PY) -m harness.inputs forget boot-debug; exit 1; }
+		{ $(call forget,boot-debug); exit 1; }
 
 # make tpidr-loop: QEMU 7.2's leak of the guest's TPIDR_EL0 into host
 # threads (debug-kernel.md), which must not come back: on the debug kernel,

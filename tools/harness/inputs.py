@@ -40,7 +40,8 @@ SKIP_DIRS = {'target', '__pycache__', '.git'}
 
 def _cache_root():
     """The machine-wide result cache: RESULT_CACHE, else CACHE_ROOT/results
-    (tools/setup/versions.env, read as set-up leaves it: CACHE_ROOT=PATH)."""
+    (the environment's CACHE_ROOT, else the default of
+    tools/setup/versions.env's line CACHE_ROOT=${CACHE_ROOT:-PATH})."""
     if os.environ.get('RESULT_CACHE'):
         return os.environ['RESULT_CACHE']
     root = os.environ.get('CACHE_ROOT')
@@ -49,7 +50,11 @@ def _cache_root():
             for line in f:
                 if line.startswith('CACHE_ROOT='):
                     root = line.split('=', 1)[1].strip()
-    return os.path.join(root or '/var/cache/vcpu-suspend', 'results')
+                    if root.startswith('${CACHE_ROOT:-') and root.endswith('}'):
+                        root = root[len('${CACHE_ROOT:-'):-1]
+    if not root:
+        raise Error('no CACHE_ROOT in tools/setup/versions.env')
+    return os.path.join(root, 'results')
 
 
 def _relative(item):
@@ -145,6 +150,11 @@ def _restore(name, outputs, k):
     return True
 
 
+def _complete(outputs):
+    """Whether every output exists and the first says its check passed."""
+    return all(os.path.isfile(o) for o in outputs) and _passed(outputs[0])
+
+
 def fresh(name, output, inputs):
     outputs = output.split(',')
     try:
@@ -153,7 +163,10 @@ def fresh(name, output, inputs):
     except OSError:
         old = None
     k = key(inputs)
-    if old == k and all(os.path.isfile(o) for o in outputs) and _passed(outputs[0]):
+    if old == k and _complete(outputs):
+        # Passed here: the machine cache gets it too if it lost it (a
+        # failure elsewhere forgot it, or it was emptied).
+        _store(name, outputs, k)
         return True
     if _restore(name, outputs, k) and _passed(outputs[0]):
         _write_key(name, k)
@@ -169,11 +182,17 @@ def _write_key(name, k):
 
 def save(name, output, inputs):
     outputs = output.split(',')
-    if not (_passed(outputs[0]) and all(os.path.isfile(o) for o in outputs)):
+    if not _complete(outputs):
         forget([name])
         return
     k = key(inputs)
     _write_key(name, k)
+    _store(name, outputs, k)
+
+
+def _store(name, outputs, k):
+    """Copies outputs into the machine cache's entry for key k, unless it
+    has one."""
     entry = _entry(name, k)
     if os.path.isdir(entry):
         return
