@@ -40,6 +40,23 @@ if [ ! -f "$cobj/.config" ]; then
 fi
 grep -qx 'CONFIG_KVM=y' "$cobj/.config" && ! grep -q '^CONFIG_RUST=y' "$cobj/.config" ||
 	{ echo "patches-check: error: $cobj/.config is not KVM=y with RUST=n" >&2; exit 2; }
+
+# seed_c_only: the first build of the C choice starts from a copy of the
+# Rust build's objects of the same tree (times kept: built from these
+# sources, in this worktree; so are the command lines), with its own
+# .config put back last: kbuild rebuilds what reads CONFIG_RUST and the
+# symbols it selects, instead of the whole of prepare and every directory.
+seed_c_only() {
+	local cfg
+	[ -f "$obj/vmlinux" ] && [ ! -e "$cobj/vmlinux" ] && [ ! -e "$cobj/include/generated" ] ||
+		return 0
+	cfg=$(mktemp)
+	cp "$cobj/.config" "$cfg"
+	cp -a "$obj/." "$cobj/"
+	sleep 1
+	cp "$cfg" "$cobj/.config"
+	rm -f "$cfg"
+}
 if [ ! -f "$xobj/.config" ]; then
 	KARCH=x86_64 "$proj/tools/tree/mkconfig.sh" "$wt" "$xobj" \
 		"$proj/tools/tree/config/x86-rust-kvm.config" >&2 || exit 2
@@ -97,9 +114,11 @@ build() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
 	shift
 	: >"$log"
+	SECONDS=0
 	for t in "$@"; do
 		kmake "$o" "${args[@]}" "$t" >>"$log" 2>&1 || { rc=1; break; }
 	done
+	echo "patches-check: $label: built in $SECONDS s" >>"$log"
 	result $rc "$label" "see $log: $(grep -m2 -E 'error' "$log" | tr '\n' ' ')"
 }
 
@@ -120,6 +139,7 @@ for series in fixes rust; do
 		# (the C choice, the bindings' gating on x86_64) is the series'.
 		if [ "$p" = "$last" ]; then
 			what=$(series_dirs "$p" | sed 's|rust/||')
+			seed_c_only
 			[ -z "${what// }" ] ||
 				build "$name:builds-arm64-c-only" "$cobj" "$log.c-only.log" -- $what
 		fi
