@@ -540,8 +540,10 @@ def timing_table(measured):
         if e is None:
             rows.append([what, f'not measured (`{TIMING_TARGET[name]}`)', bound, ''])
         else:
+            caches = re.search(r'caches (cold|warm)', e['what'])
             rows.append([what, timings.human(e['seconds']), bound,
-                         f"{e['date']}, {e['commit']}"])
+                         f"{e['date']}, {e['commit']}"
+                         + (f", caches {caches.group(1)}" if caches else '')])
     return table(['command', 'wall time', 'bound', 'measured on, at'], rows)
 
 
