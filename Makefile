@@ -77,11 +77,15 @@ PY      := PYTHONPATH=$(PROJ)/tools python3
 # $(call cached,NAME,OUTPUT,INPUTS,COMMAND): run COMMAND, which writes OUTPUT
 # (a file of build/results, or a console log), unless INPUTS have the content they had when it
 # last passed (tools/harness/inputs.py: files, directories, git:REPO:REV,
-# status:REPO, =TEXT). make check forgets every input key when it fails.
+# status:REPO, =TEXT), and COMMAND is the same: its text, with the clone's
+# path as ".", is written to build/results/NAME.recipe, an input too.
+# make check forgets every input key when it fails.
 comma := ,
-cached = if $(PY) -m harness.inputs fresh $(1) $(2) -- $(3); then \
+recipe_file = $(shell mkdir -p $(RESULTS))$(file >$(RESULTS)/$(1).recipe,$(subst $(PROJ),.,$(2)))
+cached = $(call recipe_file,$(1),$(4))if $(PY) -m harness.inputs fresh $(1) $(2) -- \
+		$(3) $(RESULTS)/$(1).recipe; then \
 		echo "$(1): inputs unchanged since it last passed: $(2) kept"; \
-	else $(4); $(PY) -m harness.inputs save $(1) $(2) -- $(3); fi
+	else $(4); $(PY) -m harness.inputs save $(1) $(2) -- $(3) $(RESULTS)/$(1).recipe; fi
 # $(call verdict,KTAP): fail a check's own target on a "not ok" line; inside
 # make check the report gives the verdict.
 verdict = $(if $(filter check,$(MAKECMDGOALS))$(IN_CHECK),,@! grep -q '^not ok' $(1))
