@@ -44,18 +44,13 @@ grep -qx 'CONFIG_KVM=y' "$cobj/.config" && ! grep -q '^CONFIG_RUST=y' "$cobj/.co
 # seed_c_only: the first build of the C choice starts from a copy of the
 # Rust build's objects of the same tree (times kept: built from these
 # sources, in this worktree; so are the command lines), with its own
-# .config put back last: kbuild rebuilds what reads CONFIG_RUST and the
-# symbols it selects, instead of the whole of prepare and every directory.
+# .config put back last (with_own_config): kbuild rebuilds what reads
+# CONFIG_RUST and the symbols it selects, instead of the whole of prepare
+# and every directory.
 seed_c_only() {
-	local cfg
 	[ -f "$obj/vmlinux" ] && [ ! -e "$cobj/vmlinux" ] && [ ! -e "$cobj/include/generated" ] ||
 		return 0
-	cfg=$(mktemp)
-	cp "$cobj/.config" "$cfg"
-	cp -a "$obj/." "$cobj/"
-	sleep 1
-	cp "$cfg" "$cobj/.config"
-	rm -f "$cfg"
+	with_own_config "$cobj" cp -a "$obj/." "$cobj/"
 }
 if [ ! -f "$xobj/.config" ]; then
 	KARCH=x86_64 "$proj/tools/tree/mkconfig.sh" "$wt" "$xobj" \

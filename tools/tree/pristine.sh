@@ -28,26 +28,26 @@ ensure_worktree "$src" series
 # difference kbuild's if_changed would see); every copied file gets one time,
 # after the checkout, so that what the checkout of pristine then rewrites is
 # newer than the objects built from it, and nothing else is; the worktree's
-# own .config (its fragments) is put back last, for kbuild to sync.
+# own .config (its fragments) is put back last (with_own_config).
 seed_objects() {
-	local seed=$1 rev seedsrc cfg now
+	local seed=$1 rev seedsrc
 	rev=$(cat "$seed/.source-rev")
 	git -C "$wt" cat-file -e "$rev^{commit}" 2>/dev/null || return 1
 	seedsrc=$(readlink -f "$seed/source")
 	[ -d "$seedsrc" ] || return 1
 	echo "pristine: starting from the objects of $seed (commit ${rev:0:12})"
 	git -C "$wt" checkout -q -f --detach "$rev"
-	cfg=$(mktemp)
-	cp "$wt_obj/.config" "$cfg"
-	tar -C "$seed" --exclude=./kselftest --exclude=./Documentation --exclude=./.source-rev \
+	with_own_config "$wt_obj" copy_objects "$seed" "$seedsrc"
+}
+
+# copy_objects SEED SEEDSRC: SEED's objects into the worktree's obj, moved
+# from SEEDSRC to the worktree, all with one time.
+copy_objects() {
+	tar -C "$1" --exclude=./kselftest --exclude=./Documentation --exclude=./.source-rev \
 		-cf - . | tar -C "$wt_obj" -xf -
-	find "$wt_obj" -name '*.cmd' -exec sed -i "s#$seedsrc\([/ :]\|\$\)#$wt\1#g" {} +
+	find "$wt_obj" -name '*.cmd' -exec sed -i "s#$2\([/ :]\|\$\)#$wt\1#g" {} +
 	ln -sfn "$wt" "$wt_obj/source"
-	now=$(date +%s)
-	find "$wt_obj" -exec touch -h -d "@$now" {} +
-	sleep 1
-	cp "$cfg" "$wt_obj/.config"
-	rm -f "$cfg"
+	find "$wt_obj" -exec touch -h -d "@$(date +%s)" {} +
 }
 
 if [ -n "$seed" ] && [ -f "$seed/.source-rev" ] && [ -f "$seed/vmlinux" ] &&

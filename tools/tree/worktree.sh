@@ -40,6 +40,21 @@ ensure_worktree() {
 	fi
 }
 
+# with_own_config OBJ COMMAND...: COMMAND fills the kbuild output directory
+# OBJ from another build's objects; OBJ's own .config is then put back,
+# newer than anything COMMAND left, so that kbuild syncs the configuration
+# and rebuilds what reads the symbols that differ.
+with_own_config() {
+	local obj=$1 cfg
+	shift
+	cfg=$(mktemp)
+	cp "$obj/.config" "$cfg"
+	"$@" || { rm -f "$cfg"; return 1; }
+	sleep 1
+	cp "$cfg" "$obj/.config"
+	rm -f "$cfg"
+}
+
 # After a checkout of REV in SRC: pick the Rust suspend path where the tree
 # has the choice (KVM_ARM64_SUSPEND_RUST, from the RFC series on), as
 # build/kernel does (tools/tree/config/suspend-rust.config).
