@@ -11,7 +11,11 @@
 # clone): paths below the build directory are hashed relative to the object
 # directory (CCACHE_BASEDIR), which is ../src for build/kernel and for every
 # worktree's obj, so that the pristine kernel, the series check and a fresh
-# clone reuse what another tree compiled from the same preprocessed source.
+# clone reuse what another tree compiled from the same source and headers.
+# Depend mode: a miss compiles once and takes the headers from the
+# compiler's own -MMD file, where ccache's default would run the
+# preprocessor first to hash its output (that preprocessor run is what a
+# cold build pays for a cache: measured in checks.md).
 #   [KARCH=x86_64] tools/tree/kmake.sh SRC OBJ [make args...]   (default arm64)
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,7 +27,7 @@ cc=clang-19
 if [ -z "${NO_CCACHE:-}" ] && command -v ccache >/dev/null; then
 	export CCACHE_DIR=${CCACHE_DIR:-$CCACHE_DIR_DEFAULT} CCACHE_NOHASHDIR=1
 	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd "$src/.." && pwd)}
-	export CCACHE_COMPILERCHECK=content CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
+	export CCACHE_COMPILERCHECK=content CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G} CCACHE_DEPEND=1
 	cc="ccache clang-19"
 fi
 exec make -C "$src" O="$obj" ARCH="${KARCH:-arm64}" LLVM=-19 CC="$cc" \
