@@ -247,8 +247,11 @@ $(PIMAGE): $(WT_CONFIGS) $(PROJ)/tools/tree/pristine.sh \
 # the suspend selftests alone (vcpu_suspend_rs) does not boot it again.
 GATE_BINS = $(patsubst /kselftest/%,$(KSFT_INSTALL)/%,$(sort $(shell $(PY) -m harness.ktap list gate \
 	$(GATE_LIST) | cut -d' ' -f3)))
+# The modules of tools/harness a check's script imports, not the package:
+# a change to the timings or the keys' code runs no check again.
+HARNESS = $(addprefix $(PROJ)/tools/harness/,__init__.py $(1))
 GATE_INPUTS = $(PIMAGE) $(B)/Image $(GATE_BINS) $(GATE_LIST) $(BASELINE) \
-	$(PROJ)/tools/checks/gate.py $(PROJ)/tools/harness $(BOOT_TOOLS)
+	$(PROJ)/tools/checks/gate.py $(call HARNESS,ktap.py pins.py) $(BOOT_TOOLS)
 GATE_PY  = $(PY) $(PROJ)/tools/checks/gate.py
 GATE_RUN = $(PROJ)/tools/boot/mkinitramfs.sh $(B)/gate.cpio $(B)/gate.list $(KSFT_INSTALL):/kselftest; \
 	echo "gate: the upstream list on our kernel"; \
@@ -648,7 +651,7 @@ MUTANT_TESTS ?= c
 mutants: $(call BUILT,kernel kselftest-tar)
 	@echo "mutants: the Rust suspend path, deliberately broken (log: $(B)/mutants/mutants.log)"
 	@$(call cached,mutants,$(RESULTS)/mutants.ktap$(comma)$(RESULTS)/mutants.txt,git:$(SRC):HEAD $(PROJ)/selftests/mutants \
-		$(PROJ)/tools/checks/mutants.py $(PROJ)/tools/harness $(PROJ)/tools/tree/worktree.sh \
+		$(PROJ)/tools/checks/mutants.py $(call HARNESS,ktap.py) $(PROJ)/tools/tree/worktree.sh \
 		$(PROJ)/tools/tree/kmake.sh $(KSFT_INSTALL) $(BOOT_TOOLS) $(CONFIGS) =$(MUTANT_TESTS),\
 		rm -f $(RESULTS)/mutants.ktap; \
 		$(PY) $(PROJ)/tools/checks/mutants.py --tests $(MUTANT_TESTS) \

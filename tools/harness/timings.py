@@ -16,8 +16,15 @@ leaves after each stage (build/stage-marks, "NAME EPOCH" lines, the first
 one "begin EPOCH"), and from those of each of its lanes, which run at once
 (build/stage-marks-lane-LANE; the stage's line says "(lane LANE)").
 
+.ci/run then keeps its figures under the state of the machine's caches
+at its start (label): ci-check-cold, stage-cold:NAME, and the same with
+-warm, which the next make check does not replace; merge copies those of
+one clone's file into another's (the README's table shows both).
+
     python3 -m harness.timings record FILE NAME SECONDS [WHAT...]
     python3 -m harness.timings stages MARKS FILE [LANE]
+    python3 -m harness.timings label FILE cold|warm
+    python3 -m harness.timings merge FROM TO
     python3 -m harness.timings show FILE
 """
 import datetime
@@ -26,6 +33,9 @@ import subprocess
 import sys
 
 FIELDS = ('name', 'seconds', 'date', 'commit', 'what')
+# .ci/run's measurements, which label() keeps under the caches' state.
+CI_NAMES = ('ci-check', 'ci-check-debug', 'ci-total')
+STATES = ('cold', 'warm')
 
 
 def load(path):
@@ -66,6 +76,46 @@ def record(path, name, seconds, what=''):
     entries[name] = {'name': name, 'seconds': seconds, 'date': date,
                      'commit': commit_of(os.path.dirname(os.path.abspath(path))),
                      'what': what}
+    write(path, entries)
+
+
+def labelled(name, state):
+    """The name a measurement is kept under for a run whose caches were
+    state; None for one .ci/run does not keep."""
+    if name in CI_NAMES:
+        return f'{name}-{state}'
+    if name.startswith('stage:'):
+        return f'stage-{state}:{name[len("stage:"):]}'
+    return None
+
+
+def label(path, state):
+    """Copies .ci/run's figures and make check's stages of path under the
+    caches' state; the names written."""
+    entries = load(path)
+    done = []
+    for e in list(entries.values()):
+        new = labelled(e['name'], state)
+        if new:
+            entries[new] = dict(e, name=new)
+            done.append(new)
+    write(path, entries)
+    return done
+
+
+def merge(src, dst):
+    """Copies the labelled figures of src (cold and warm runs) into dst."""
+    kept = {labelled(n, s) for n in CI_NAMES for s in STATES}
+    theirs = {n: e for n, e in load(src).items()
+              if n in kept or any(n.startswith(f'stage-{s}:') for s in STATES)}
+    ours = load(dst)
+    ours.update(theirs)
+    write(dst, ours)
+    return list(theirs)
+
+
+def write(path, entries):
+    """Writes entries (load()'s form) to path, whole, at once."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as f:
@@ -121,6 +171,22 @@ def main(argv):
         except (OSError, ValueError) as e:
             print(f'timings: error: {argv[1]}: {e}', file=sys.stderr)
             return 1
+        return 0
+    if len(argv) == 3 and argv[0] == 'label' and argv[2] in STATES:
+        try:
+            done = label(argv[1], argv[2])
+        except OSError as e:
+            print(f'timings: error: {argv[1]}: {e.strerror}', file=sys.stderr)
+            return 1
+        print(f'timings: {len(done)} figures kept as {argv[2]} in {argv[1]}')
+        return 0
+    if len(argv) == 3 and argv[0] == 'merge':
+        try:
+            done = merge(argv[1], argv[2])
+        except OSError as e:
+            print(f'timings: error: {e.filename}: {e.strerror}', file=sys.stderr)
+            return 1
+        print(f'timings: {len(done)} labelled figures of {argv[1]} copied into {argv[2]}')
         return 0
     if len(argv) == 2 and argv[0] == 'show':
         for e in load(argv[1]).values():
