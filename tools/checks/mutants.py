@@ -253,7 +253,10 @@ class Boot:
         return Boot(self.m, self.image, cpio, log, self.tests)
 
     def discard(self):
-        os.unlink(self.image)
+        try:
+            os.unlink(self.image)
+        except FileNotFoundError:
+            pass
 
 
 def boot_once_more(boot, cpio, log, c_failed):
@@ -284,18 +287,25 @@ def run_all(mutants, order, tree, log, tests):
     build failed, c_failed, seconds, why it was booted twice or '')}."""
     results, running, limit = {}, [], boots_at_once()
 
-    def finish(keep):
+    def finish(keep, again=True):
         while len(running) > keep:
             i, boot, cpio, build_secs = running.pop(0)
-            failed, c_failed, boot_secs = boot.wait()
-            first = ''
-            if c_failed:
-                first = f"C failed in a first boot ({', '.join(c_failed)})"
-                failed, c_failed, more = boot_once_more(boot, cpio, log, c_failed)
-                boot_secs += more
-            boot.discard()
+            try:
+                failed, c_failed, boot_secs = boot.wait()
+                first = ''
+                if c_failed and again:
+                    first = f"C failed in a first boot ({', '.join(c_failed)})"
+                    failed, c_failed, more = boot_once_more(boot, cpio, log, c_failed)
+                    boot_secs += more
+            finally:
+                boot.discard()
             results[i] = (failed, c_failed, build_secs + boot_secs, first)
 
+    for m in mutants:
+        try:
+            os.unlink(os.path.join(WORK, f"{m['name']}.first-boot.console.log"))
+        except FileNotFoundError:
+            pass
     try:
         for i in order:
             mtests = tests_for(mutants[i], tests)
@@ -306,8 +316,11 @@ def run_all(mutants, order, tree, log, tests):
                 results[i] = (None, [], build_secs, '')
             else:
                 running.append((i, Boot(mutants[i], image, cpio, log, mtests), cpio, build_secs))
-    finally:
         finish(0)
+    finally:
+        # What is still booting after an error or an interrupt: waited for,
+        # not booted again.
+        finish(0, again=False)
     return results
 
 

@@ -89,10 +89,16 @@ def labelled(name, state):
     return None
 
 
+def of_state(name, state):
+    """Whether name is one of the figures label() keeps for state."""
+    return name.startswith(f'stage-{state}:') or name in {f'{c}-{state}' for c in CI_NAMES}
+
+
 def label(path, state):
     """Copies .ci/run's figures and make check's stages of path under the
-    caches' state; the names written."""
-    entries = load(path)
+    caches' state, in place of that state's earlier ones; the names
+    written."""
+    entries = {n: e for n, e in load(path).items() if not of_state(n, state)}
     done = []
     for e in list(entries.values()):
         new = labelled(e['name'], state)
@@ -104,11 +110,14 @@ def label(path, state):
 
 
 def merge(src, dst):
-    """Copies the labelled figures of src (cold and warm runs) into dst."""
-    kept = {labelled(n, s) for n in CI_NAMES for s in STATES}
-    theirs = {n: e for n, e in load(src).items()
-              if n in kept or any(n.startswith(f'stage-{s}:') for s in STATES)}
-    ours = load(dst)
+    """Copies the labelled figures of src (a cold run's, a warm run's) into
+    dst, each state's in place of dst's figures of that state: one run per
+    state."""
+    if not os.path.exists(src):
+        raise FileNotFoundError(2, 'No such file', src)
+    theirs = {n: e for n, e in load(src).items() if any(of_state(n, s) for s in STATES)}
+    states = [s for s in STATES if any(of_state(n, s) for n in theirs)]
+    ours = {n: e for n, e in load(dst).items() if not any(of_state(n, s) for s in states)}
     ours.update(theirs)
     write(dst, ours)
     return list(theirs)

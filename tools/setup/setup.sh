@@ -207,6 +207,23 @@ outdated() {
 	echo "pins-outdated: $n of the pins have newer versions in the archive"
 }
 
+# ccache runs in depend mode (tools/tree/kmake.sh), which in the pinned
+# ccache 4.7.5 does not see a file that an assembler source embeds with
+# .incbin (arch/arm64/kernel/vdso-wrap.S: the vDSO; usr/initramfs_data.S):
+# such an object is taken from the cache by its source and headers alone.
+# The embedded files come from the pinned trees (the series changes
+# neither the vDSO nor usr/), so a change of the pins empties the cache.
+ccache_for_pins() {
+	local dir=${CCACHE_DIR:-$CCACHE_DIR_DEFAULT} want
+	want=$(sha256sum <"$here/pins" | cut -d' ' -f1)
+	if [ -f "$dir/pins.sha256" ] && [ "$(cat "$dir/pins.sha256")" != "$want" ]; then
+		log "the pins changed since ccache was filled: emptying $dir"
+		CCACHE_DIR=$dir ccache -C >/dev/null
+	fi
+	mkdir -p "$dir"
+	echo "$want" >"$dir/pins.sha256"
+}
+
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get install)"
 if [[ " $(dpkg --print-foreign-architectures | tr '\n' ' ') " != *" arm64 "* ]]; then
 	log "adding the arm64 dpkg architecture"
@@ -225,5 +242,6 @@ install_base
 check_sha256
 unpack_pins
 install_crates
+ccache_for_pins
 
 log "ok: $(/usr/bin/rustc --version), bindgen $("$CARGO_HOME_DIR/bin/bindgen" --version | cut -d' ' -f2), $(qemu-system-aarch64 --version | head -1)"

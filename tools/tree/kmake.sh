@@ -14,8 +14,9 @@
 # clone reuse what another tree compiled from the same source and headers.
 # Depend mode: a miss compiles once and takes the headers from the
 # compiler's own -MMD file, where ccache's default would run the
-# preprocessor first to hash its output (that preprocessor run is what a
-# cold build pays for a cache: measured in checks.md).
+# preprocessor first to hash its output (the price a cold build paid for
+# the cache). It does not see what .incbin embeds: setup.sh empties the
+# cache when the pins change (ccache_for_pins).
 #   [KARCH=x86_64] tools/tree/kmake.sh SRC OBJ [make args...]   (default arm64)
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
