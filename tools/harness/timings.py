@@ -181,21 +181,17 @@ def main(argv):
             print(f'timings: error: {argv[1]}: {e}', file=sys.stderr)
             return 1
         return 0
-    if len(argv) == 3 and argv[0] == 'label' and argv[2] in STATES:
+    # label FILE STATE, merge FROM TO: what each does, and what it says.
+    copies = {'label': (label, '{n} figures kept as {b} in {a}'),
+              'merge': (merge, '{n} labelled figures of {a} copied into {b}')}
+    if len(argv) == 3 and argv[0] in copies and (argv[0] == 'merge' or argv[2] in STATES):
+        run, said = copies[argv[0]]
         try:
-            done = label(argv[1], argv[2])
+            done = run(argv[1], argv[2])
         except OSError as e:
-            print(f'timings: error: {argv[1]}: {e.strerror}', file=sys.stderr)
+            print(f'timings: error: {e.filename or argv[1]}: {e.strerror}', file=sys.stderr)
             return 1
-        print(f'timings: {len(done)} figures kept as {argv[2]} in {argv[1]}')
-        return 0
-    if len(argv) == 3 and argv[0] == 'merge':
-        try:
-            done = merge(argv[1], argv[2])
-        except OSError as e:
-            print(f'timings: error: {e.filename}: {e.strerror}', file=sys.stderr)
-            return 1
-        print(f'timings: {len(done)} labelled figures of {argv[1]} copied into {argv[2]}')
+        print('timings: ' + said.format(n=len(done), a=argv[1], b=argv[2]))
         return 0
     if len(argv) == 2 and argv[0] == 'show':
         for e in load(argv[1]).values():
