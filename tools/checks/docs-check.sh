@@ -38,7 +38,10 @@ new=$(comm -13 <(echo "$before") <(echo "$after"))
 [ $rc_before = 0 ] && [ $rc_after = 0 ] && [ -z "$new" ]
 result $? "htmldocs-virt-no-new-warning" "rc $rc_before/$rc_after; new: $(echo "$new" | head -3 | tr '\n' ' ')"
 
-"$proj/tools/tree/kmake.sh" "$src" "$obj" rustdoc >"$docs/rustdoc.log" 2>&1
+# CLIPPY=1 as the Makefile's kernel build of OBJ: rustdoc needs the crates'
+# objects, which kbuild would otherwise build again without Clippy (and the
+# next kernel build again with it: twice the Rust, and a relink, for nothing).
+"$proj/tools/tree/kmake.sh" "$src" "$obj" CLIPPY=1 rustdoc >"$docs/rustdoc.log" 2>&1
 rc=$?
 warn=$(grep -E '^(warning|error)' "$docs/rustdoc.log" | head -3)
 [ $rc = 0 ] && [ -z "$warn" ] && [ -f "$obj/Documentation/output/rust/rustdoc/kernel/kvm/vcpu/struct.Vcpu.html" ]
