@@ -294,18 +294,23 @@ LANE_BUILDS  := patches-check docs-check mutants
 CHECKS := rust-selftest-host host-checks $(LANE_BOOTS) $(LANE_BUILDS)
 # make check's stages, in order, a mark after each stage (build/stage-marks,
 # and one file of marks per lane) times it, and the times go to
-# build/results/timings.txt (stage:NAME lines; make results-docs shows them),
-# so that a slowdown is seen where it happens; stage:lanes is the wall time
-# of both lanes. A stage's time includes what it was the first to need.
+# build/results/timings.txt (stage:NAME lines, and cpu:NAME for the CPU
+# seconds; make results-docs shows them), so that a slowdown is seen where it
+# happens; stage:lanes is the wall time of both lanes, cpu:lanes their CPU. A stage's time includes what it was the first to need.
 # CHECK_STAGE_TIMES= (empty) records nothing (make measure-loop).
 CHECK_STAGES := $(CHECK_BUILDS) lanes
 CHECK_STAGE_TIMES ?= $(RESULTS)/timings.txt
 STAGE_MARKS ?= $(B)/stage-marks
 LANE_MARKS = $(B)/stage-marks-lane-$(1)
+# A mark is "NAME EPOCH TICKS": TICKS, the CPU time (user and system, in
+# clock ticks) that the make running the stages and every process it has
+# waited for used so far (/proc/PID/stat of the recipe's parent): the CPU a
+# stage used, beside its wall time, on a machine where the lanes share cores.
+MARK = $$(date +%s) $$(awk '{ print $$14 + $$15 + $$16 + $$17 }' /proc/$$PPID/stat)
 stage-mark-begin:
-	@mkdir -p $(B) && echo "begin $$(date +%s)" >$(STAGE_MARKS)
+	@mkdir -p $(B) && echo "begin $(MARK)" >$(STAGE_MARKS)
 stage-mark-%:
-	@echo "$* $$(date +%s)" >>$(STAGE_MARKS)
+	@echo "$* $(MARK)" >>$(STAGE_MARKS)
 # A lane: a make of its own (IN_LANE=1: what CHECK_BUILDS built is taken as
 # built, below; -k: a stage that fails does not stop the ones after it), its
 # output prefixed with its name. lanes runs both to their end and leaves

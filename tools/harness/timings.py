@@ -12,13 +12,16 @@ one-line change); tools/report/results-docs.py turns it into the timing
 tables of README.md and Documentation/project/results.md.
 
 make check also writes a line per stage, stage:NAME, from the marks it
-leaves after each stage (build/stage-marks, "NAME EPOCH" lines, the first
-one "begin EPOCH"), and from those of each of its lanes, which run at once
-(build/stage-marks-lane-LANE; the stage's line says "(lane LANE)").
+leaves after each stage (build/stage-marks, "NAME EPOCH [TICKS]" lines, the
+first one "begin EPOCH [TICKS]"), and from those of each of its lanes, which
+run at once (build/stage-marks-lane-LANE; the stage's line says "(lane
+LANE)"); where the marks have TICKS (the CPU time used so far, in clock
+ticks), cpu:NAME, the CPU seconds of the stage: on two cores, what a stage
+costs the other lane.
 
 .ci/run then keeps its figures under the state of the machine's caches
-at its start (label): ci-check-cold, stage-cold:NAME, and the same with
--warm, which the next make check does not replace; merge copies those of
+at its start (label): ci-check-cold, stage-cold:NAME, cpu-cold:NAME, and
+the same with -warm, which the next make check does not replace; merge copies those of
 one clone's file into another's (the README's table shows both).
 
     python3 -m harness.timings record FILE NAME SECONDS [WHAT...]
@@ -36,6 +39,8 @@ FIELDS = ('name', 'seconds', 'date', 'commit', 'what')
 # .ci/run's measurements, which label() keeps under the caches' state.
 CI_NAMES = ('ci-check', 'ci-check-debug', 'ci-total')
 STATES = ('cold', 'warm')
+# The per-stage figures of make check: wall seconds, CPU seconds.
+KINDS = ('stage', 'cpu')
 
 
 def load(path):
@@ -84,14 +89,16 @@ def labelled(name, state):
     state; None for one .ci/run does not keep."""
     if name in CI_NAMES:
         return f'{name}-{state}'
-    if name.startswith('stage:'):
-        return f'stage-{state}:{name[len("stage:"):]}'
+    for kind in KINDS:
+        if name.startswith(f'{kind}:'):
+            return f'{kind}-{state}:{name[len(kind) + 1:]}'
     return None
 
 
 def of_state(name, state):
     """Whether name is one of the figures label() keeps for state."""
-    return name.startswith(f'stage-{state}:') or name in {f'{c}-{state}' for c in CI_NAMES}
+    return (any(name.startswith(f'{kind}-{state}:') for kind in KINDS)
+            or name in {f'{c}-{state}' for c in CI_NAMES})
 
 
 def label(path, state):
@@ -135,14 +142,23 @@ def write(path, entries):
 
 def stages(marks_path, path, lane=''):
     """Records stage:NAME for each mark of marks_path: the seconds since the
-    mark before it; lane names the lane of make check the marks are of."""
+    mark before it, and cpu:NAME, the CPU seconds since it, where both
+    marks have ticks; lane names the lane of make check the marks are of.
+    Returns (NAME, SECONDS, CPU_SECONDS or None) for each stage."""
     with open(marks_path, encoding='utf-8') as f:
-        marks = [line.split() for line in f if len(line.split()) == 2]
-    times = [(name, max(0, int(after) - int(before)))
-             for (_, before), (name, after) in zip(marks, marks[1:])]
-    for name, seconds in times:
-        record(path, f'stage:{name}', seconds,
-               f"make check's stage {name}" + (f' (lane {lane})' if lane else ''))
+        marks = [line.split() for line in f if len(line.split()) in (2, 3)]
+    tick = os.sysconf('SC_CLK_TCK')
+    times = []
+    for before, after in zip(marks, marks[1:]):
+        cpu = None
+        if len(before) == 3 and len(after) == 3:
+            cpu = max(0, int(after[2]) - int(before[2])) // tick
+        times.append((after[0], max(0, int(after[1]) - int(before[1])), cpu))
+    where = f' (lane {lane})' if lane else ''
+    for name, seconds, cpu in times:
+        record(path, f'stage:{name}', seconds, f"make check's stage {name}{where}")
+        if cpu is not None:
+            record(path, f'cpu:{name}', cpu, f"CPU seconds of make check's stage {name}{where}")
     return times
 
 
@@ -175,8 +191,9 @@ def main(argv):
         return 0
     if len(argv) in (3, 4) and argv[0] == 'stages':
         try:
-            for name, seconds in stages(*argv[1:]):
-                print(f'timings: stage {name}: {human(seconds)}')
+            for name, seconds, cpu in stages(*argv[1:]):
+                used = '' if cpu is None else f', {cpu} CPU s'
+                print(f'timings: stage {name}: {human(seconds)}{used}')
         except (OSError, ValueError) as e:
             print(f'timings: error: {argv[1]}: {e}', file=sys.stderr)
             return 1

@@ -537,46 +537,69 @@ def section_widened(logs):
     return out + ['']
 
 
+def cpu_of(name):
+    """The CPU figure kept beside a labelled .ci/run time: ci-check-cold ->
+    cpu-cold:ci-check; None for a time without one."""
+    for state in timings.STATES:
+        if name.endswith(f'-{state}') and name[:-len(state) - 1] in timings.CI_NAMES:
+            return f'cpu-{state}:{name[:-len(state) - 1]}'
+    return None
+
+
 def timing_table(measured):
     """The table of the measured wall times (timings.txt), its rows in
-    TIMINGS order; a missing one names what measures it."""
+    TIMINGS order, with the CPU seconds where the run measured them; a
+    missing one names what measures it."""
     rows = []
     for name, what, bound in TIMINGS:
         e = measured.get(name)
         if e is None:
-            rows.append([what, f'not measured (`{TIMING_TARGET[name]}`)', bound, ''])
+            rows.append([what, f'not measured (`{TIMING_TARGET[name]}`)', '', bound, ''])
         else:
             caches = re.search(r'caches (cold|warm)', e['what'])
-            rows.append([what, timings.human(e['seconds']), bound,
+            cpu = measured.get(cpu_of(name) or '')
+            rows.append([what, timings.human(e['seconds']),
+                         f"{cpu['seconds']} s" if cpu else '', bound,
                          f"{e['date']}, {e['commit']}"
                          + (f", caches {caches.group(1)}" if caches else '')])
-    return table(['command', 'wall time', 'bound', 'measured on, at'], rows)
+    return table(['command', 'wall time', 'CPU', 'bound', 'measured on, at'], rows)
 
 
 def stage_table(measured):
     """The table of make check's stages in .ci/run, cold and warm
     (stage-cold:NAME and stage-warm:NAME lines of timings.txt, in the order
-    make check ran them, with the lane of those that ran in one), or
+    make check ran them, with the lane of those that ran in one), with the
+    CPU seconds of each (cpu-STATE:NAME) where the run measured them, or
     nothing if neither was measured."""
-    stages, runs = {}, []
+    stages, runs, columns = {}, [], []
     for state in timings.STATES:
         prefix = f'stage-{state}:'
         found = [e for n, e in measured.items() if n.startswith(prefix)]
-        if found:
-            runs.append(f"{state}: {found[0]['date']}, {found[0]['commit']}")
+        if not found:
+            continue
+        runs.append(f"{state}: {found[0]['date']}, {found[0]['commit']}")
+        columns.append((state, state))
         for e in found:
             stage = stages.setdefault(e['name'][len(prefix):], {'lane': ''})
             lane = re.search(r'\(lane (\w+)\)', e['what'])
             stage['lane'] = lane.group(1) if lane else stage['lane']
             stage[state] = timings.human(e['seconds'])
+        cpu = {n[len(f'cpu-{state}:'):]: e for n, e in measured.items()
+               if n.startswith(f'cpu-{state}:') and n[len(f'cpu-{state}:'):] not in timings.CI_NAMES}
+        if cpu:
+            columns.append((f'{state}: CPU', f'cpu-{state}'))
+            for name, e in cpu.items():
+                stages.setdefault(name, {'lane': ''})[f'cpu-{state}'] = f"{e['seconds']} s"
     if not stages:
         return []
-    rows = [[f'`{name}`', s['lane']] + [s.get(state, '') for state in timings.STATES]
+    rows = [[f'`{name}`', s['lane']] + [s.get(key, '') for _, key in columns]
             for name, s in stages.items()]
     return ['', f"The stages of `.ci/run`'s `make check` ({'; '.join(runs)}). "
             'The stages of the two lanes run at once, after the builds; `lanes` is the '
-            'wall time of both; a stage whose inputs have a cached result takes seconds:',
-            ''] + table(['stage', 'lane', 'cold', 'warm'], rows)
+            'wall time of both; a stage whose inputs have a cached result takes seconds. '
+            'CPU: the CPU seconds the stage used (user and system, all its processes; '
+            'on 2 cores at most twice its wall time):',
+            ''] + table(['stage', 'lane'] + [head for head, _ in columns], rows)
 
 
 def section_timings(measured):
