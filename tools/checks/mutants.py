@@ -18,6 +18,7 @@ Prints a table; exits 1 if a mutant that is not marked equivalent survives.
 --tests c boots each mutant with the C selftest alone (make check's).
 --ktap FILE also writes one KTAP result per mutant, for tools/report.py.
 """
+import contextlib
 import hashlib
 import os
 import re
@@ -143,6 +144,12 @@ def parse(path):
     return mutants
 
 
+def remove(path):
+    """Removes path, which may be gone already."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def sh(cmd, log, **kw):
     with open(log, 'a', encoding='utf-8') as f:
         f.write(f'$ {" ".join(cmd)}\n')
@@ -253,10 +260,7 @@ class Boot:
         return Boot(self.m, self.image, cpio, log, self.tests)
 
     def discard(self):
-        try:
-            os.unlink(self.image)
-        except FileNotFoundError:
-            pass
+        remove(self.image)
 
 
 def boot_once_more(boot, cpio, log, c_failed):
@@ -302,10 +306,7 @@ def run_all(mutants, order, tree, log, tests):
             results[i] = (failed, c_failed, build_secs + boot_secs, first)
 
     for m in mutants:
-        try:
-            os.unlink(os.path.join(WORK, f"{m['name']}.first-boot.console.log"))
-        except FileNotFoundError:
-            pass
+        remove(os.path.join(WORK, f"{m['name']}.first-boot.console.log"))
     try:
         for i in order:
             mtests = tests_for(mutants[i], tests)
