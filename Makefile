@@ -12,7 +12,7 @@
 #   also: check-debug, tpidr-loop, gate, leads, stable, stress,
 #         stress-widened, fuzz, bench, exit-roundtrip, mutants, patches,
 #         patches-check, docs-check, kselftest-tar, measure-loop, results-docs
-#         (README.md), cache-clean
+#         (README.md), results-timings, cache-clean
 #
 # Everything lands in build/ (see README.md). The prepared kernel tree is
 # build/src, a git repository: pristine 7.3 plus tools/tree/series as commits.
@@ -692,9 +692,14 @@ measure-loop:
 
 # Documentation/project/results.md, every table of results of the project's
 # documents, generated from the result files in build/logs/ (tools/report/results-docs.py).
-.PHONY: results-docs
+.PHONY: results-docs results-timings
 results-docs:
 	$(PY) $(PROJ)/tools/report/results-docs.py $(PROJ)/build/results $(PROJ)/Documentation/project/results.md
+# Only the timing tables (results.md's and the README's), from
+# build/results/timings.txt: on a machine without every other result file.
+results-timings:
+	$(PY) $(PROJ)/tools/report/results-docs.py --timings $(PROJ)/build/results \
+		$(PROJ)/Documentation/project/results.md
 
 # The machine-wide caches (tools/setup/versions.env's CACHE_ROOT: ccache)
 # outlive make clean and fresh clones; make cache-clean empties them.

@@ -12,10 +12,14 @@ that no figure is typed by hand and none can drift from the logs. A missing
 file gets a line naming the make target that writes it. The timings also
 replace the table between README.md's timing markers.
 
-Usage: tools/report/results-docs.py [LOGS [OUT [README]]]
+Usage: tools/report/results-docs.py [--timings] [LOGS [OUT [README]]]
     LOGS    default: build/results of this repository
     OUT     default: Documentation/project/results.md of this repository
     README  default: README.md of this repository; - leaves every README alone
+    --timings   only the timing tables (OUT's wall-time section and the
+                README's), from LOGS/timings.txt; OUT's other sections are
+                left as they are: for a machine that has the timings of a
+                run but not the result files of every target
 Exits 0 when written, 1 when LOGS holds none of the files or a file cannot
 be read or written, 2 on bad usage.
 """
@@ -602,8 +606,11 @@ def stage_table(measured):
             ''] + table(['stage', 'lane'] + [head for head, _ in columns], rows)
 
 
+TIMINGS_HEADING = '## Wall times (`timings.txt`)'
+
+
 def section_timings(measured):
-    out = ['## Wall times (`timings.txt`)', '',
+    out = [TIMINGS_HEADING, '',
            'Written by `.ci/run` and `make measure-loop` '
            '(`tools/report/measure-loop.sh`) on this project\'s machine: 2 cores, '
            'QEMU TCG with nested KVM.', '']
@@ -628,6 +635,26 @@ def replace_block(lines, begin, end, new, path):
     if e < b:
         raise Error(f'{path}: {end!r} comes before {begin!r}')
     return lines[:b + 1] + new + lines[e:]
+
+
+def update_timings(path, measured):
+    """Replaces path's wall-time section (from TIMINGS_HEADING to the next
+    section or the end) by section_timings(measured)."""
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    if TIMINGS_HEADING not in lines:
+        raise Error(f'{path} has no section {TIMINGS_HEADING!r}: run make results-docs')
+    b = lines.index(TIMINGS_HEADING)
+    e = next((i for i in range(b + 1, len(lines)) if lines[i].startswith('## ')), len(lines))
+    new = section_timings(measured)
+    if e == len(lines):
+        while new and not new[-1]:
+            new.pop()
+        new.append('')
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines[:b] + new + lines[e:]))
+    os.replace(tmp, path)
 
 
 def update_readme(path, measured):
@@ -782,6 +809,8 @@ def render(logs, source, measured):
 
 
 def main(argv):
+    only_timings = argv[:1] == ['--timings']
+    argv = argv[1:] if only_timings else argv
     if len(argv) > 3 or any(a.startswith('-') and a != '-' for a in argv):
         usage = [p for p in __doc__.split('\n\n') if p.startswith('Usage:')]
         print(usage[0].strip(), file=sys.stderr)
@@ -793,6 +822,8 @@ def main(argv):
         print(f'results-docs: error: {logs_dir} is not a directory '
               f'(make check writes build/results)', file=sys.stderr)
         return 1
+    if only_timings:
+        return main_timings(logs_dir, out, readme)
     try:
         logs = load(logs_dir)
         if not logs:
@@ -823,6 +854,30 @@ def main(argv):
           f'and the timings of {readme}')
     for n in absent:
         print(f'results-docs: not in {logs_dir}: {n} (written by {TARGET[n]})')
+    return 0
+
+
+def main_timings(logs_dir, out, readme):
+    """--timings: the timing tables of out and readme from logs_dir's
+    timings.txt."""
+    path = os.path.join(logs_dir, 'timings.txt')
+    if not os.path.isfile(path):
+        print(f'results-docs: error: no {path} (make check and .ci/run write it); '
+              f'{out} left as it was.', file=sys.stderr)
+        return 1
+    measured = timings.load(path)
+    try:
+        update_timings(out, measured)
+        if readme != '-':
+            update_readme(readme, measured)
+    except Error as e:
+        print(f'results-docs: error: {e}', file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f'results-docs: error: cannot write {e.filename or out}: {e.strerror}',
+              file=sys.stderr)
+        return 1
+    print(f'results-docs: wrote the timing tables of {out} and {readme} from {path}')
     return 0
 
 
