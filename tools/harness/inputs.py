@@ -39,22 +39,17 @@ SKIP_DIRS = {'target', '__pycache__', '.git'}
 
 
 def _cache_root():
-    """The machine-wide result cache: RESULT_CACHE, else CACHE_ROOT/results
-    (the environment's CACHE_ROOT, else the default of
-    tools/setup/versions.env's line CACHE_ROOT=${CACHE_ROOT:-PATH})."""
+    """The machine-wide result cache: RESULT_CACHE, else CACHE_ROOT/results,
+    CACHE_ROOT as tools/setup/versions.env sets it (the environment's, else
+    its default), read by the shell that every script sources it with."""
     if os.environ.get('RESULT_CACHE'):
         return os.environ['RESULT_CACHE']
-    root = os.environ.get('CACHE_ROOT')
-    if not root:
-        with open(os.path.join(PROJ, 'tools/setup/versions.env'), encoding='utf-8') as f:
-            for line in f:
-                if line.startswith('CACHE_ROOT='):
-                    root = line.split('=', 1)[1].strip()
-                    if root.startswith('${CACHE_ROOT:-') and root.endswith('}'):
-                        root = root[len('${CACHE_ROOT:-'):-1]
-    if not root:
-        raise Error('no CACHE_ROOT in tools/setup/versions.env')
-    return os.path.join(root, 'results')
+    env = os.path.join(PROJ, 'tools/setup/versions.env')
+    r = subprocess.run(['bash', '-c', '. "$1" && printf %s "$CACHE_ROOT"', 'bash', env],
+                       capture_output=True, text=True, check=False, timeout=30)
+    if r.returncode != 0 or not r.stdout:
+        raise Error(f'no CACHE_ROOT from {env}: {r.stderr.strip()}')
+    return os.path.join(r.stdout, 'results')
 
 
 def _relative(item):
@@ -73,8 +68,10 @@ def _file(h, path):
             h.update(block)
 
 
-def key(inputs):
-    """The SHA-256 hex digest of the content of inputs."""
+def key(inputs, name=None):
+    """The SHA-256 hex digest of the content of inputs; with name, says on
+    stderr which input paths do not exist (hashed as "missing": a renamed
+    file would otherwise leave the key of check name without it)."""
     h = hashlib.sha256()
     for item in inputs:
         h.update(b'\0' + _relative(item).encode())
@@ -106,6 +103,9 @@ def key(inputs):
             _file(h, item)
         else:
             h.update(b'missing')
+            if name:
+                print(f'inputs: {name}: warning: input {_relative(item)} does not exist',
+                      file=sys.stderr)
     return h.hexdigest()
 
 
@@ -162,7 +162,7 @@ def fresh(name, output, inputs):
             old = f.read().strip()
     except OSError:
         old = None
-    k = key(inputs)
+    k = key(inputs, name)
     if old == k and _complete(outputs):
         # Passed here: the machine cache gets it too if it lost it (a
         # failure elsewhere forgot it, or it was emptied).
