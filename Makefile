@@ -306,7 +306,7 @@ LANE_MARKS = $(B)/stage-marks-lane-$(1)
 # clock ticks) that the make running the stages and every process it has
 # waited for used so far (/proc/PID/stat of the recipe's parent): the CPU a
 # stage used, beside its wall time, on a machine where the lanes share cores.
-MARK = $$(date +%s) $$(awk '{ print $$14 + $$15 + $$16 + $$17 }' /proc/$$PPID/stat)
+MARK = $$(date +%s) $$(awk '{ printf "%d\n", $$14 + $$15 + $$16 + $$17 }' /proc/$$PPID/stat)
 stage-mark-begin:
 	@mkdir -p $(B) && echo "begin $(MARK)" >$(STAGE_MARKS)
 stage-mark-%:

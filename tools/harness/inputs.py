@@ -45,8 +45,12 @@ def _cache_root():
     if os.environ.get('RESULT_CACHE'):
         return os.environ['RESULT_CACHE']
     env = os.path.join(PROJ, 'tools/setup/versions.env')
-    r = subprocess.run(['bash', '-c', '. "$1" && printf %s "$CACHE_ROOT"', 'bash', env],
-                       capture_output=True, text=True, check=False, timeout=30)
+    clean = {k: v for k, v in os.environ.items() if k not in ('BASH_ENV', 'ENV')}
+    try:
+        r = subprocess.run(['/bin/bash', '-c', '. "$1" && printf %s "$CACHE_ROOT"', 'bash', env],
+                           capture_output=True, text=True, check=False, timeout=30, env=clean)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise Error(f'cannot read CACHE_ROOT from {env}: {e}') from e
     if r.returncode != 0 or not r.stdout:
         raise Error(f'no CACHE_ROOT from {env}: {r.stderr.strip()}')
     return os.path.join(r.stdout, 'results')
@@ -90,10 +94,10 @@ def key(inputs, name=None):
         elif os.path.isdir(item):
             for root, dirs, files in os.walk(item):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-                for name in sorted(files):
-                    if name.startswith('.') and name.endswith('.cmd'):
+                for fname in sorted(files):
+                    if fname.startswith('.') and fname.endswith('.cmd'):
                         continue
-                    path = os.path.join(root, name)
+                    path = os.path.join(root, fname)
                     h.update(b'\0' + os.path.relpath(path, item).encode() + b'\0')
                     if os.path.islink(path):
                         h.update(os.readlink(path).encode())

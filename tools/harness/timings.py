@@ -152,7 +152,7 @@ def stages(marks_path, path, lane=''):
     for before, after in zip(marks, marks[1:]):
         cpu = None
         if len(before) == 3 and len(after) == 3:
-            cpu = max(0, int(after[2]) - int(before[2])) // tick
+            cpu = round(max(0, int(after[2]) - int(before[2])) / tick)
         times.append((after[0], max(0, int(after[1]) - int(before[1])), cpu))
     where = f' (lane {lane})' if lane else ''
     for name, seconds, cpu in times:

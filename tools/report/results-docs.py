@@ -566,7 +566,10 @@ def timing_table(measured):
                          f"{cpu['seconds']} s" if cpu else '', bound,
                          f"{e['date']}, {e['commit']}"
                          + (f", caches {caches.group(1)}" if caches else '')])
-    return table(['command', 'wall time', 'CPU', 'bound', 'measured on, at'], rows)
+    head = ['command', 'wall time', 'CPU', 'bound', 'measured on, at']
+    if not any(cpu_of(name) in measured for name, _, _ in TIMINGS):
+        head, rows = head[:2] + head[3:], [row[:2] + row[3:] for row in rows]
+    return table(head, rows)
 
 
 def stage_table(measured):
@@ -600,9 +603,10 @@ def stage_table(measured):
             for name, s in stages.items()]
     return ['', f"The stages of `.ci/run`'s `make check` ({'; '.join(runs)}). "
             'The stages of the two lanes run at once, after the builds; `lanes` is the '
-            'wall time of both; a stage whose inputs have a cached result takes seconds. '
-            'CPU: the CPU seconds the stage used (user and system, all its processes; '
-            'on 2 cores at most twice its wall time):',
+            'wall time of both; a stage whose inputs have a cached result takes seconds'
+            + ('. CPU: the CPU seconds the stage used (user and system, all its processes; '
+               'on 2 cores at most twice its wall time):'
+               if any(key.startswith('cpu-') for _, key in columns) else ':'),
             ''] + table(['stage', 'lane'] + [head for head, _ in columns], rows)
 
 
@@ -637,11 +641,25 @@ def replace_block(lines, begin, end, new, path):
     return lines[:b + 1] + new + lines[e:]
 
 
-def update_timings(path, measured):
-    """Replaces path's wall-time section (from TIMINGS_HEADING to the next
-    section or the end) by section_timings(measured)."""
-    with open(path, encoding='utf-8') as f:
-        lines = f.read().split('\n')
+def _read_lines(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read().split('\n')
+    except OSError as e:
+        raise Error(f'cannot read {path}: {e.strerror}') from e
+
+
+def _write_lines(path, lines):
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines))
+    os.replace(tmp, path)
+
+
+def timings_replaced(path, measured):
+    """path's lines with its wall-time section (from TIMINGS_HEADING to the
+    next section or the end) replaced by section_timings(measured)."""
+    lines = _read_lines(path)
     if TIMINGS_HEADING not in lines:
         raise Error(f'{path} has no section {TIMINGS_HEADING!r}: run make results-docs')
     b = lines.index(TIMINGS_HEADING)
@@ -651,23 +669,20 @@ def update_timings(path, measured):
         while new and not new[-1]:
             new.pop()
         new.append('')
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines[:b] + new + lines[e:]))
-    os.replace(tmp, path)
+    return lines[:b] + new + lines[e:]
+
+
+def readme_replaced(path, measured):
+    """path's lines with the tables between README_BEGIN and README_END
+    (timings) and BASES_BEGIN and BASES_END (the pinned bases) replaced."""
+    lines = replace_block(_read_lines(path), README_BEGIN, README_END,
+                          timing_table(measured) + stage_table(measured), path)
+    return replace_block(lines, BASES_BEGIN, BASES_END, bases_lines(PINS), path)
 
 
 def update_readme(path, measured):
-    """Replaces the table between README_BEGIN and README_END of path."""
-    with open(path, encoding='utf-8') as f:
-        lines = f.read().split('\n')
-    lines = replace_block(lines, README_BEGIN, README_END,
-                          timing_table(measured) + stage_table(measured), path)
-    lines = replace_block(lines, BASES_BEGIN, BASES_END, bases_lines(PINS), path)
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines))
-    os.replace(tmp, path)
+    """Replaces the timing and bases tables of the README at path."""
+    _write_lines(path, readme_replaced(path, measured))
 
 
 def section_bench(logs):
@@ -858,18 +873,21 @@ def main(argv):
 
 
 def main_timings(logs_dir, out, readme):
-    """--timings: the timing tables of out and readme from logs_dir's
-    timings.txt."""
+    """--timings: the timing tables of out and readme (and readme's bases
+    table) from logs_dir's timings.txt; both files read and made before
+    either is written."""
     path = os.path.join(logs_dir, 'timings.txt')
-    if not os.path.isfile(path):
-        print(f'results-docs: error: no {path} (make check and .ci/run write it); '
-              f'{out} left as it was.', file=sys.stderr)
+    measured = timings.load(path) if os.path.isfile(path) else {}
+    if not measured:
+        print(f'results-docs: error: no measurement in {path} (make check and .ci/run '
+              f'write it); {out} left as it was.', file=sys.stderr)
         return 1
-    measured = timings.load(path)
     try:
-        update_timings(out, measured)
+        new = {out: timings_replaced(out, measured)}
         if readme != '-':
-            update_readme(readme, measured)
+            new[readme] = readme_replaced(readme, measured)
+        for where, lines in new.items():
+            _write_lines(where, lines)
     except Error as e:
         print(f'results-docs: error: {e}', file=sys.stderr)
         return 1
@@ -877,7 +895,7 @@ def main_timings(logs_dir, out, readme):
         print(f'results-docs: error: cannot write {e.filename or out}: {e.strerror}',
               file=sys.stderr)
         return 1
-    print(f'results-docs: wrote the timing tables of {out} and {readme} from {path}')
+    print(f"results-docs: wrote the timing tables of {' and '.join(new)} from {path}")
     return 0
 
 
