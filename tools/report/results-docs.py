@@ -680,11 +680,6 @@ def readme_replaced(path, measured):
     return replace_block(lines, BASES_BEGIN, BASES_END, bases_lines(PINS), path)
 
 
-def update_readme(path, measured):
-    """Replaces the timing and bases tables of the README at path."""
-    _write_lines(path, readme_replaced(path, measured))
-
-
 def section_bench(logs):
     out, log = file_section(logs, 'bench.md', 'Rust vs C (`make bench`)')
     if log is None:
@@ -841,28 +836,26 @@ def main(argv):
         return main_timings(logs_dir, out, readme)
     try:
         logs = load(logs_dir)
-        if not logs:
-            print(f'results-docs: error: no result file in {logs_dir} '
-                  f'(expected {", ".join(n for n, _ in SOURCES)}); run make check '
-                  f'first. {out} left as it was.', file=sys.stderr)
-            return 1
-        logs_abs = os.path.abspath(logs_dir)
-        source = (os.path.relpath(logs_abs, PROJ) if logs_abs.startswith(PROJ + os.sep)
-                  else 'build/results')
-        measured = timings.load(os.path.join(logs_dir, 'timings.txt'))
-        text = render(logs, source, measured)
-        tmp = out + '.tmp'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, out)
-        if readme != '-':
-            update_readme(readme, measured)
-    except Error as e:
-        print(f'results-docs: error: {e}', file=sys.stderr)
-        return 1
     except OSError as e:
-        print(f'results-docs: error: cannot write {e.filename or out}: {e.strerror}',
+        print(f'results-docs: error: cannot read {e.filename or logs_dir}: {e.strerror}',
               file=sys.stderr)
+        return 1
+    if not logs:
+        print(f'results-docs: error: no result file in {logs_dir} '
+              f'(expected {", ".join(n for n, _ in SOURCES)}); run make check '
+              f'first. {out} left as it was.', file=sys.stderr)
+        return 1
+    logs_abs = os.path.abspath(logs_dir)
+    source = (os.path.relpath(logs_abs, PROJ) if logs_abs.startswith(PROJ + os.sep)
+              else 'build/results')
+    measured = timings.load(os.path.join(logs_dir, 'timings.txt'))
+
+    def make():
+        new = {out: render(logs, source, measured).split('\n')}
+        if readme != '-':
+            new[readme] = readme_replaced(readme, measured)
+        return new
+    if write_made(make, out):
         return 1
     absent = [n for n, _ in SOURCES if n not in logs]
     print(f'results-docs: wrote {out} from {len(logs)} result file(s) in {logs_dir}, '
@@ -872,20 +865,12 @@ def main(argv):
     return 0
 
 
-def main_timings(logs_dir, out, readme):
-    """--timings: the timing tables of out and readme (and readme's bases
-    table) from logs_dir's timings.txt; both files read and made before
-    either is written."""
-    path = os.path.join(logs_dir, 'timings.txt')
-    measured = timings.load(path) if os.path.isfile(path) else {}
-    if not measured:
-        print(f'results-docs: error: no measurement in {path} (make check and .ci/run '
-              f'write it); {out} left as it was.', file=sys.stderr)
-        return 1
+def write_made(make, out):
+    """Writes the files that make() returns (path -> lines), all made before
+    any is written: 0, or 1 with the error said (nothing written when the
+    making fails)."""
     try:
-        new = {out: timings_replaced(out, measured)}
-        if readme != '-':
-            new[readme] = readme_replaced(readme, measured)
+        new = make()
         for where, lines in new.items():
             _write_lines(where, lines)
     except Error as e:
@@ -895,7 +880,28 @@ def main_timings(logs_dir, out, readme):
         print(f'results-docs: error: cannot write {e.filename or out}: {e.strerror}',
               file=sys.stderr)
         return 1
-    print(f"results-docs: wrote the timing tables of {' and '.join(new)} from {path}")
+    return 0
+
+
+def main_timings(logs_dir, out, readme):
+    """--timings: the timing tables of out and readme (and readme's bases
+    table) from logs_dir's timings.txt."""
+    path = os.path.join(logs_dir, 'timings.txt')
+    measured = timings.load(path) if os.path.isfile(path) else {}
+    if not measured:
+        print(f'results-docs: error: no measurement in {path} (make check and .ci/run '
+              f'write it); {out} left as it was.', file=sys.stderr)
+        return 1
+
+    def make():
+        new = {out: timings_replaced(out, measured)}
+        if readme != '-':
+            new[readme] = readme_replaced(readme, measured)
+        return new
+    if write_made(make, out):
+        return 1
+    print(f"results-docs: wrote the timing tables of {out}"
+          f"{'' if readme == '-' else ' and ' + readme} from {path}")
     return 0
 
 
