@@ -28,6 +28,7 @@ one clone's file into another's (the README's table shows both).
     python3 -m harness.timings stages MARKS FILE [LANE]
     python3 -m harness.timings label FILE cold|warm
     python3 -m harness.timings merge FROM TO
+    python3 -m harness.timings compare BEFORE AFTER cold|warm
     python3 -m harness.timings show FILE
 """
 import datetime
@@ -130,6 +131,22 @@ def merge(src, dst):
     return list(theirs)
 
 
+def compare(before, after, state):
+    """Rows (NAME, BEFORE, AFTER, RATIO) of the labelled figures of state
+    (.ci/run's times, make check's stages, their CPU seconds) in two
+    timings files, in after's order, then those only before has; a figure
+    missing on one side is None, so is the ratio then or of a 0 before."""
+    old, new = load(before), load(after)
+    names = [n for n in new if of_state(n, state)]
+    names += [n for n in old if of_state(n, state) and n not in new]
+    rows = []
+    for n in names:
+        a = old.get(n, {}).get('seconds')
+        b = new.get(n, {}).get('seconds')
+        rows.append((n, a, b, round(b / a, 2) if a and b is not None else None))
+    return rows
+
+
 def write(path, entries):
     """Writes entries (load()'s form) to path, whole, at once."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -210,6 +227,21 @@ def main(argv):
             return 1
         print('timings: ' + said.format(n=len(done), a=argv[1], b=argv[2]))
         return 0
+    if len(argv) == 4 and argv[0] == 'compare' and argv[3] in STATES:
+        for path in argv[1:3]:
+            if not os.path.isfile(path):
+                print(f'timings: error: {path}: No such file', file=sys.stderr)
+                return 1
+        rows = compare(*argv[1:])
+        if not rows:
+            print(f'timings: error: no {argv[3]} figures in {argv[1]} or {argv[2]}',
+                  file=sys.stderr)
+            return 1
+        print(f'| figure | {argv[1]} | {argv[2]} | ratio |\n|---|---|---|---|')
+        for name, a, b, ratio in rows:
+            print(f"| {name} | {'-' if a is None else a} | {'-' if b is None else b} | "
+                  f"{'-' if ratio is None else ratio} |")
+        return 0
     if len(argv) == 2 and argv[0] == 'show':
         for e in load(argv[1]).values():
             print(f"{e['name']}: {human(e['seconds'])} on {e['date']} at {e['commit']}"
@@ -220,4 +252,8 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:  # the reader (head) stopped early: not an error
+        sys.stderr.close()
+        sys.exit(0)
