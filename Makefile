@@ -296,7 +296,8 @@ CHECKS := rust-selftest-host host-checks $(LANE_BOOTS) $(LANE_BUILDS)
 # and one file of marks per lane) times it, and the times go to
 # build/results/timings.txt (stage:NAME lines, and cpu:NAME for the CPU
 # seconds; make results-docs shows them), so that a slowdown is seen where it
-# happens; stage:lanes is the wall time of both lanes, cpu:lanes their CPU. A stage's time includes what it was the first to need.
+# happens; stage:lanes is the wall time of both lanes, cpu:lanes their CPU.
+# A stage's time includes what it was the first to need.
 # CHECK_STAGE_TIMES= (empty) records nothing (make measure-loop).
 CHECK_STAGES := $(CHECK_BUILDS) lanes
 CHECK_STAGE_TIMES ?= $(RESULTS)/timings.txt

@@ -25,6 +25,7 @@ so that a failure is never taken from a cache.
 The first OUTPUT is the one that says whether the check passed; the others
 are kept and restored with it.
 """
+import functools
 import hashlib
 import os
 import shutil
@@ -38,6 +39,7 @@ RESULTS = os.path.join(os.environ.get('BUILD') or os.path.join(PROJ, 'build'), '
 SKIP_DIRS = {'target', '__pycache__', '.git'}
 
 
+@functools.cache
 def _cache_root():
     """The machine-wide result cache: RESULT_CACHE, else CACHE_ROOT/results,
     CACHE_ROOT as tools/setup/versions.env sets it (the environment's, else

@@ -21,8 +21,9 @@ costs the other lane.
 
 .ci/run then keeps its figures under the state of the machine's caches
 at its start (label): ci-check-cold, stage-cold:NAME, cpu-cold:NAME, and
-the same with -warm, which the next make check does not replace; merge copies those of
-one clone's file into another's (the README's table shows both).
+the same with -warm, which the next make check does not replace; merge
+copies those of one clone's file into another's (the README's table shows
+both).
 
     python3 -m harness.timings record FILE NAME SECONDS [WHAT...]
     python3 -m harness.timings stages MARKS FILE [LANE]
@@ -77,11 +78,18 @@ def commit_of(directory):
 
 def record(path, name, seconds, what=''):
     """Sets the measurement name of path to seconds, dated now."""
+    record_all(path, [(name, seconds, what)])
+
+
+def record_all(path, measured):
+    """Sets each (NAME, SECONDS, WHAT) of measured in path, dated now: one
+    read and one write of the file."""
     entries = load(path)
     date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%MZ')
-    entries[name] = {'name': name, 'seconds': seconds, 'date': date,
-                     'commit': commit_of(os.path.dirname(os.path.abspath(path))),
-                     'what': what}
+    commit = commit_of(os.path.dirname(os.path.abspath(path)))
+    for name, seconds, what in measured:
+        entries[name] = {'name': name, 'seconds': seconds, 'date': date,
+                         'commit': commit, 'what': what}
     write(path, entries)
 
 
@@ -172,10 +180,12 @@ def stages(marks_path, path, lane=''):
             cpu = round(max(0, int(after[2]) - int(before[2])) / tick)
         times.append((after[0], max(0, int(after[1]) - int(before[1])), cpu))
     where = f' (lane {lane})' if lane else ''
+    measured = []
     for name, seconds, cpu in times:
-        record(path, f'stage:{name}', seconds, f"make check's stage {name}{where}")
+        measured.append((f'stage:{name}', seconds, f"make check's stage {name}{where}"))
         if cpu is not None:
-            record(path, f'cpu:{name}', cpu, f"CPU seconds of make check's stage {name}{where}")
+            measured.append((f'cpu:{name}', cpu, f"CPU seconds of make check's stage {name}{where}"))
+    record_all(path, measured)
     return times
 
 

@@ -542,11 +542,12 @@ def section_widened(logs):
 
 
 def cpu_of(name):
-    """The CPU figure kept beside a labelled .ci/run time: ci-check-cold ->
-    cpu-cold:ci-check; None for a time without one."""
+    """The CPU figure kept beside a labelled .ci/run time (timings.labelled's
+    names): ci-check-cold -> cpu-cold:ci-check; None for a time without one."""
     for state in timings.STATES:
-        if name.endswith(f'-{state}') and name[:-len(state) - 1] in timings.CI_NAMES:
-            return f'cpu-{state}:{name[:-len(state) - 1]}'
+        base = name[:-len(state) - 1]
+        if name.endswith(f'-{state}') and base in timings.CI_NAMES:
+            return timings.labelled(f'cpu:{base}', state)
     return None
 
 
@@ -591,8 +592,9 @@ def stage_table(measured):
             lane = re.search(r'\(lane (\w+)\)', e['what'])
             stage['lane'] = lane.group(1) if lane else stage['lane']
             stage[state] = timings.human(e['seconds'])
-        cpu = {n[len(f'cpu-{state}:'):]: e for n, e in measured.items()
-               if n.startswith(f'cpu-{state}:') and n[len(f'cpu-{state}:'):] not in timings.CI_NAMES}
+        cpu_prefix = f'cpu-{state}:'
+        cpu = {n[len(cpu_prefix):]: e for n, e in measured.items()
+               if n.startswith(cpu_prefix) and n[len(cpu_prefix):] not in timings.CI_NAMES}
         if cpu:
             columns.append((f'{state}: CPU', f'cpu-{state}'))
             for name, e in cpu.items():
@@ -850,12 +852,7 @@ def main(argv):
               else 'build/results')
     measured = timings.load(os.path.join(logs_dir, 'timings.txt'))
 
-    def make():
-        new = {out: render(logs, source, measured).split('\n')}
-        if readme != '-':
-            new[readme] = readme_replaced(readme, measured)
-        return new
-    if write_made(make, out):
+    if write_docs(out, lambda: render(logs, source, measured).split('\n'), readme, measured):
         return 1
     absent = [n for n, _ in SOURCES if n not in logs]
     print(f'results-docs: wrote {out} from {len(logs)} result file(s) in {logs_dir}, '
@@ -865,12 +862,14 @@ def main(argv):
     return 0
 
 
-def write_made(make, out):
-    """Writes the files that make() returns (path -> lines), all made before
-    any is written: 0, or 1 with the error said (nothing written when the
-    making fails)."""
+def write_docs(out, make_out, readme, measured):
+    """Writes out (its lines from make_out()) and, unless readme is '-', the
+    README's tables from measured, both made before either is written: 0,
+    or 1 with the error said (nothing written when the making fails)."""
     try:
-        new = make()
+        new = {out: make_out()}
+        if readme != '-':
+            new[readme] = readme_replaced(readme, measured)
         for where, lines in new.items():
             _write_lines(where, lines)
     except Error as e:
@@ -893,12 +892,7 @@ def main_timings(logs_dir, out, readme):
               f'write it); {out} left as it was.', file=sys.stderr)
         return 1
 
-    def make():
-        new = {out: timings_replaced(out, measured)}
-        if readme != '-':
-            new[readme] = readme_replaced(readme, measured)
-        return new
-    if write_made(make, out):
+    if write_docs(out, lambda: timings_replaced(out, measured), readme, measured):
         return 1
     print(f"results-docs: wrote the timing tables of {out}"
           f"{'' if readme == '-' else ' and ' + readme} from {path}")
