@@ -25,6 +25,7 @@ so that a failure is never taken from a cache.
 The first OUTPUT is the one that says whether the check passed; the others
 are kept and restored with it.
 """
+import contextlib
 import functools
 import hashlib
 import os
@@ -151,6 +152,9 @@ def _restore(name, outputs, k):
     for o in outputs:
         os.makedirs(os.path.dirname(os.path.abspath(o)), exist_ok=True)
         shutil.copyfile(os.path.join(entry, os.path.basename(o)), o)
+    # Used now: _prune keeps the entries used last.
+    with contextlib.suppress(OSError):
+        os.utime(entry)
     print(f'{name}: its inputs are those of a run that passed on this machine: '
           f'output taken from {entry}', file=sys.stderr)
     return True
@@ -209,6 +213,7 @@ def _store(name, outputs, k):
         for o in outputs:
             shutil.copyfile(o, os.path.join(tmp, os.path.basename(o)))
         os.rename(tmp, entry)
+        _prune(name, entry)
     except OSError as e:
         # Another clone saved the same entry first, or the cache is not
         # writable: the check passed all the same.
@@ -216,6 +221,26 @@ def _store(name, outputs, k):
             shutil.rmtree(tmp, ignore_errors=True)
         if not os.path.isdir(entry):
             print(f'inputs: {name}: not kept in the machine cache: {e}', file=sys.stderr)
+
+
+# How many entries of each check the machine cache keeps: the newest used
+# (a run that takes an entry touches it), so that a CI machine that runs
+# for every landing does not fill its disk with results no input leads to.
+KEEP = 8
+
+
+def _prune(name, entry):
+    """Removes check name's entries beyond the KEEP most recently used,
+    never entry itself."""
+    parent = os.path.dirname(entry)
+    try:
+        others = [os.path.join(parent, e) for e in os.listdir(parent)
+                  if not e.startswith('tmp') and os.path.join(parent, e) != entry]
+        others.sort(key=os.path.getmtime, reverse=True)
+    except OSError:
+        return
+    for old in others[KEEP - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def forget(names):
