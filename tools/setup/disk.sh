@@ -30,9 +30,14 @@ free_mib() {
 	df -Pm "$p" | awk 'NR == 2 { print $4 }'
 }
 
-# MiB that PATH holds (0 when it does not exist).
+# MiB that PATH holds (0 when it does not exist; du's count even when a
+# file vanished or could not be read on the way).
 held_mib() {
-	if [ -e "$1" ]; then du -sm "$1" 2>/dev/null | awk '{ print $1 }'; else echo 0; fi
+	if [ -e "$1" ]; then
+		{ du -sm "$1" 2>/dev/null || true; } | awk '{ print $1 } END { if (!NR) print 0 }'
+	else
+		echo 0
+	fi
 }
 
 build=$proj/build
