@@ -10,17 +10,29 @@
 # waited for until BOOT_TIMEOUT: while a program of the test list runs, it
 # may be silent for the time limit the guest's init prints before starting
 # it ("### LIMIT N", the limit after which init kills it and prints its END)
-# plus BOOT_GRACE (default 120 s); otherwise (the kernel booting, KUnit, the
-# leak scan and the log dump at the end) for BOOT_SILENCE (default 600 s).
+# plus BOOT_GRACE (default 120 s) or a tenth of the limit, the longer;
+# otherwise (the kernel booting, KUnit, the leak scan and the log dump at
+# the end) for BOOT_SILENCE (default 600 s).
 # A wedged guest's console ends with a "### WEDGED" line and what QEMU's
 # monitor says of every vCPU (info registers -a: where each one is, at
 # which exception level), then QEMU is stopped; the report fails the boot,
 # as it has no "### DONE".
 set -euo pipefail
 image=$1 initrd=$2 log=$3 extra=${4:-}
+grace=${BOOT_GRACE:-120} silence=${BOOT_SILENCE:-600}
+[[ "$grace$silence" =~ ^[0-9]+$ ]] || {
+	echo "boot: error: BOOT_GRACE and BOOT_SILENCE are seconds, not '$grace' and '$silence'" >&2
+	exit 2
+}
 mkdir -p "$(dirname "$log")"
+: >"$log"
 monitor=$(mktemp -d)
-trap 'rm -rf "$monitor"' EXIT
+# timeout leads a process group of its own, QEMU in it: however this script
+# ends (an error, a signal), QEMU does not outlive it.
+qemu=""
+trap '[ -z "$qemu" ] || kill -KILL -- "-$qemu" 2>/dev/null; rm -rf "$monitor"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 start=$(date +%s.%N)
 timeout "${BOOT_TIMEOUT:-900}" qemu-system-aarch64 \
 	-M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2048 \
@@ -30,13 +42,17 @@ timeout "${BOOT_TIMEOUT:-900}" qemu-system-aarch64 \
 qemu=$!
 
 # The seconds the guest may be silent now: the running program's limit
-# plus the grace, or BOOT_SILENCE outside a program.
+# and its grace, or BOOT_SILENCE outside a program.
 allowed() {
-	awk -v grace="${BOOT_GRACE:-120}" -v silence="${BOOT_SILENCE:-600}" '
+	awk -v grace="$grace" -v silence="$silence" '
 		/^### LIMIT / { limit = $3 + 0 }
 		/^### BEGIN / { running = 1 }
 		/^### END / { running = 0 }
-		END { print (running && limit ? limit + grace : silence) }' "$log"
+		END {
+			# busybox timeout counts sleeps: a loaded guest kills late
+			if (running && limit) print limit + (limit / 10 > grace ? int(limit / 10) : grace)
+			else print silence
+		}' "$log"
 }
 
 # The program running when the guest stopped printing, for the message.
@@ -69,6 +85,8 @@ vcpus() {
 	    for line in text.replace('\r', '').splitlines():
 	        if line.startswith(('CPU#', ' PC=', 'X', 'PSTATE=')):
 	            print(line)
+	    if 'CPU#' not in text:
+	        print('no registers from QEMU monitor: it did not answer within 10 s')
 	except OSError as e:
 	    print(f'no answer from QEMU monitor: {e}')
 	EOF
@@ -82,27 +100,28 @@ stop() {
 		sleep 1
 		kill -0 "$qemu" 2>/dev/null || return 0
 	done
-	pkill -KILL -P "$qemu" 2>/dev/null || true
+	kill -KILL -- "-$qemu" 2>/dev/null || true
 }
 
 # No allowance is shorter than this: the log is read only past it.
-least=$(( ${BOOT_GRACE:-120} < ${BOOT_SILENCE:-600} ? ${BOOT_GRACE:-120} : ${BOOT_SILENCE:-600} ))
+least=$(( grace < silence ? grace : silence ))
 wedged=""
 while kill -0 "$qemu" 2>/dev/null; do
 	sleep 1
-	[ -f "$log" ] || continue
-	quiet=$(( $(date +%s) - $(stat -c %Y "$log") ))
+	changed=$(stat -c %Y "$log" 2>/dev/null) || continue
+	quiet=$(( $(date +%s) - changed ))
 	[ "$quiet" -gt "$least" ] || continue
 	may=$(allowed)
 	if [ "$quiet" -gt "$may" ] && kill -0 "$qemu" 2>/dev/null; then
 		wedged="no console output for $quiet s (more than $may s), program running: $(running)"
-		state=$(vcpus)
+		state=$(vcpus || true)
 		stop
 		break
 	fi
 done
 rc=0
 wait "$qemu" || rc=$?
+qemu=""
 end=$(date +%s.%N)
 printf 'boot: %s in %.1f s, console in %s\n' "$(basename "$image")" \
 	"$(echo "$end - $start" | bc)" "$log" >&2

@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 PROJ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The build directory of the kernel base being built (the Makefile's BUILD).
@@ -205,6 +206,9 @@ def _store(name, outputs, k):
     has one."""
     entry = _entry(name, k)
     if os.path.isdir(entry):
+        # Used now, by this clone: _prune keeps it.
+        with contextlib.suppress(OSError):
+            os.utime(entry)
         return
     tmp = None
     try:
@@ -235,11 +239,16 @@ def _prune(name, entry):
     parent = os.path.dirname(entry)
     try:
         others = [os.path.join(parent, e) for e in os.listdir(parent)
-                  if not e.startswith('tmp') and os.path.join(parent, e) != entry]
-        others.sort(key=os.path.getmtime, reverse=True)
+                  if os.path.join(parent, e) != entry]
+        ages = {o: os.path.getmtime(o) for o in others}
     except OSError:
         return
-    for old in others[KEEP - 1:]:
+    # A tmp* directory is an entry being stored, or one that a killed run
+    # left: removed once a day old.
+    stale = [o for o in others if os.path.basename(o).startswith('tmp')]
+    day_ago = time.time() - 86400
+    kept = sorted((o for o in others if o not in stale), key=ages.get, reverse=True)
+    for old in kept[KEEP - 1:] + [o for o in stale if ages[o] < day_ago]:
         shutil.rmtree(old, ignore_errors=True)
 
 

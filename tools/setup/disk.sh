@@ -10,11 +10,12 @@
 #   tools/setup/disk.sh check    report, then exit 1 with a message unless
 #                                the space the run still needs is free
 #
-# The need is what a cold .ci/run from a fresh clone on a fresh machine
-# added to the disk at its peak (RUN_PEAK_MIB, measured with df every 30 s),
-# less what build/ already holds, plus the packages that tools/setup/setup.sh
-# installs when they are not there (SETUP_MIB). The figures are in
-# tools/setup/versions.env, with the run they come from.
+# The need, on each file system it falls on: what a cold .ci/run from a
+# fresh clone on a fresh machine added to the disk at its peak after the
+# set-up (RUN_PEAK_MIB, measured with df every 30 s, with a margin), less
+# what build/ already holds; and on /usr's, the packages that
+# tools/setup/setup.sh installs when they are not there (SETUP_MIB). The
+# figures are in tools/setup/versions.env, with the run they come from.
 set -euo pipefail
 proj=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tools/setup/versions.env
@@ -51,26 +52,53 @@ report() {
 		"($(free_mib "$CACHE_ROOT") MiB free there)"
 }
 
+# The file system of PATH (or of its nearest existing parent).
+device() {
+	local p=$1
+	while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+	stat -c %d "$p"
+}
+
+# need NAME PATH MIB: counts MIB more MiB on PATH's file system.
+declare -A needs=() paths=() names=()
+need() {
+	local d
+	d=$(device "$2")
+	needs[$d]=$(( ${needs[$d]:-0} + $3 ))
+	paths[$d]=${paths[$d]:-$2}
+	names[$d]="${names[$d]:+${names[$d]}, }$3 MiB for $1"
+}
+
 case "${1:-}" in
 report)
 	report
 	;;
 check)
 	report
-	need=$(( RUN_PEAK_MIB - build_held ))
-	[ "$need" -gt 0 ] || need=0
-	setup=""
+	# What the run adds at its peak, less what a run here left: build/ on
+	# its file system, the caches on theirs (the peak's share of them is
+	# small: the cold run's caches ended at 117 MiB), the packages on /usr's.
+	need build/ "$build" "$(( RUN_PEAK_MIB > build_held ? RUN_PEAK_MIB - build_held : 0 ))"
 	if [ ! -f "$LINUX_TARBALL" ]; then
-		need=$(( need + SETUP_MIB ))
-		setup=", with $SETUP_MIB MiB for the packages tools/setup/setup.sh installs"
+		need "the packages tools/setup/setup.sh installs" /usr "$SETUP_MIB"
 	fi
-	if [ "$build_free" -lt "$need" ]; then
-		say "error: a run needs about $need MiB more$setup; $build_free MiB are free."
-		say "A cold run from a fresh clone adds $RUN_PEAK_MIB MiB at its peak" \
-			"(tools/setup/versions.env). Free space there, or clone elsewhere."
+	short=0
+	for d in "${!needs[@]}"; do
+		free=$(free_mib "${paths[$d]}")
+		if [ "$free" -lt "${needs[$d]}" ]; then
+			say "error: $free MiB free on the file system of ${paths[$d]}, a run needs" \
+				"about ${needs[$d]} MiB more there (${names[$d]})"
+			short=1
+		else
+			say "ok: ${needs[$d]} MiB needed on the file system of ${paths[$d]}" \
+				"(${names[$d]}), $free MiB free"
+		fi
+	done
+	if [ $short = 1 ]; then
+		say "A cold run from a fresh clone adds $RUN_PEAK_MIB MiB to build/ at its" \
+			"peak (tools/setup/versions.env). Free space there, or clone elsewhere."
 		exit 1
 	fi
-	say "ok: the run needs about $need MiB more$setup"
 	;;
 *)
 	echo "usage: tools/setup/disk.sh report|check" >&2
