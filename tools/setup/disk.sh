@@ -12,7 +12,7 @@
 #
 # The need, on each file system it falls on: what a cold .ci/run from a
 # fresh clone on a fresh machine added to the disk at its peak after the
-# set-up (RUN_PEAK_MIB, measured with df every 30 s, with a margin), less
+# set-up (RUN_PEAK_MIB, measured with df every 30 s, rounded up), less
 # what build/ already holds; and on /usr's, the packages that
 # tools/setup/setup.sh installs when they are not there (SETUP_MIB). The
 # figures are in tools/setup/versions.env, with the run they come from.
