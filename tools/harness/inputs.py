@@ -153,9 +153,7 @@ def _restore(name, outputs, k):
     for o in outputs:
         os.makedirs(os.path.dirname(os.path.abspath(o)), exist_ok=True)
         shutil.copyfile(os.path.join(entry, os.path.basename(o)), o)
-    # Used now: _prune keeps the entries used last.
-    with contextlib.suppress(OSError):
-        os.utime(entry)
+    _touch(entry)
     print(f'{name}: its inputs are those of a run that passed on this machine: '
           f'output taken from {entry}', file=sys.stderr)
     return True
@@ -206,9 +204,7 @@ def _store(name, outputs, k):
     has one."""
     entry = _entry(name, k)
     if os.path.isdir(entry):
-        # Used now, by this clone: _prune keeps it.
-        with contextlib.suppress(OSError):
-            os.utime(entry)
+        _touch(entry)
         return
     tmp = None
     try:
@@ -231,6 +227,12 @@ def _store(name, outputs, k):
 # (a run that takes an entry touches it), so that a CI machine that runs
 # for every landing does not fill its disk with results no input leads to.
 KEEP = 8
+
+
+def _touch(entry):
+    """Marks entry used now: _prune keeps the entries used last."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
 
 
 def _prune(name, entry):

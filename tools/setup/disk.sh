@@ -23,12 +23,17 @@ proj=$(cd "$(dirname "$0")/../.." && pwd)
 
 say() { printf 'disk: %s\n' "$*" >&2; }
 
-# MiB free to the user on the file system that holds PATH (or its nearest
-# existing parent).
-free_mib() {
+# PATH, or its nearest existing parent: what df and stat can be asked of
+# for a directory a run has yet to make.
+existing() {
 	local p=$1
 	while [ ! -e "$p" ]; do p=$(dirname "$p"); done
-	df -Pm "$p" | awk 'NR == 2 { print $4 }'
+	echo "$p"
+}
+
+# MiB free to the user on the file system that holds PATH.
+free_mib() {
+	df -Pm "$(existing "$1")" | awk 'NR == 2 { print $4 }'
 }
 
 # MiB that PATH holds (0 when it does not exist; du's count even when a
@@ -46,24 +51,17 @@ report() {
 	build_held=$(held_mib "$build")
 	cache_held=$(held_mib "$CACHE_ROOT")
 	build_free=$(free_mib "$build")
-	say "$build_free MiB free for build/ ($(df -P "$proj" | awk 'NR == 2 { print $6 }')," \
-		"$(df -Pm "$proj" | awk 'NR == 2 { print $2 }') MiB in all);" \
+	say "$build_free MiB free for build/ ($(df -Pm "$proj" | awk 'NR == 2 { print $6 ", " $2 }')" \
+		"MiB in all);" \
 		"build/ holds $build_held MiB, $CACHE_ROOT $cache_held MiB" \
 		"($(free_mib "$CACHE_ROOT") MiB free there)"
-}
-
-# The file system of PATH (or of its nearest existing parent).
-device() {
-	local p=$1
-	while [ ! -e "$p" ]; do p=$(dirname "$p"); done
-	stat -c %d "$p"
 }
 
 # need NAME PATH MIB: counts MIB more MiB on PATH's file system.
 declare -A needs=() paths=() names=()
 need() {
 	local d
-	d=$(device "$2")
+	d=$(stat -c %d "$(existing "$2")")
 	needs[$d]=$(( ${needs[$d]:-0} + $3 ))
 	paths[$d]=${paths[$d]:-$2}
 	names[$d]="${names[$d]:+${names[$d]}, }$3 MiB for $1"
@@ -75,9 +73,9 @@ report)
 	;;
 check)
 	report
-	# What the run adds at its peak, less what a run here left: build/ on
-	# its file system, the caches on theirs (the peak's share of them is
-	# small: the cold run's caches ended at 117 MiB), the packages on /usr's.
+	# What the run adds at its peak, less what a run here left, on build/'s
+	# file system (the caches' share is not counted apart: the cold run's
+	# ended at 117 MiB); the packages on /usr's.
 	need build/ "$build" "$(( RUN_PEAK_MIB > build_held ? RUN_PEAK_MIB - build_held : 0 ))"
 	if [ ! -f "$LINUX_TARBALL" ]; then
 		need "the packages tools/setup/setup.sh installs" /usr "$SETUP_MIB"
